@@ -1,0 +1,30 @@
+"""XLS-R encoder, presets and checkpoint import."""
+
+from xlsr.models.checkpoint import CheckpointError, LoadReport, load_encoder, save_encoder
+from xlsr.models.config import (
+    PRESETS,
+    EncoderConfig,
+    preset,
+    wav2vec2_base,
+    xlsr_1b,
+    xlsr_2b,
+    xlsr_300m,
+    xlsr_tiny,
+)
+from xlsr.models.encoder import XLSREncoder
+
+__all__ = [
+    "PRESETS",
+    "CheckpointError",
+    "EncoderConfig",
+    "LoadReport",
+    "XLSREncoder",
+    "load_encoder",
+    "preset",
+    "save_encoder",
+    "wav2vec2_base",
+    "xlsr_1b",
+    "xlsr_2b",
+    "xlsr_300m",
+    "xlsr_tiny",
+]

@@ -1,0 +1,1 @@
+"""Helpers that build tiny checkpoints, corpora and lang dirs for tests and recipes."""
