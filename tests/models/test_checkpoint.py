@@ -11,6 +11,7 @@ import torch
 import xlsr
 from xlsr.bin import inspect_checkpoint
 from xlsr.models.checkpoint import CheckpointError, parse_conv_layers
+from xlsr.models.safe_pickle import torch_load
 from xlsr.testing.checkpoints import (
     hf_state_dict,
     padded_batch,
@@ -108,7 +109,7 @@ def test_hf_sharded_weights(tmp_path, original):
 
 def test_hf_without_masked_spec_embed_and_normalisation_flag(tmp_path, original):
     path = write_hf_dir(original, tmp_path / "hf", weights="bin")
-    state = torch.load(path / "pytorch_model.bin")
+    state = torch_load(path / "pytorch_model.bin")
     del state["masked_spec_embed"]  # HF omits it when mask_time_prob == mask_feature_prob == 0
     torch.save(state, path / "pytorch_model.bin")
     (path / "preprocessor_config.json").write_text(json.dumps({"do_normalize": False}))
@@ -151,7 +152,7 @@ def test_omegaconf_and_fairseq_enum_objects_load_without_those_packages(tmp_path
     mods["omegaconf.dictconfig"].DictConfig = DictConfig
     mods["fairseq.dataclass.constants"].Choices = ChoiceEnum
     path = write_fairseq_checkpoint(original, tmp_path / "fs.pt")
-    ckpt = torch.load(path)
+    ckpt = torch_load(path)
     model_cfg = dict(ckpt["cfg"]["model"])
     model_cfg["extractor_mode"] = ChoiceEnum("layer_norm")
     ckpt["cfg"] = DictConfig(
@@ -175,7 +176,7 @@ class NotAllowed:
 
 def _fairseq_like(tmp_path, original, change):
     path = write_fairseq_checkpoint(original, tmp_path / "fs.pt")
-    ckpt = torch.load(path)
+    ckpt = torch_load(path)
     change(ckpt)
     torch.save(ckpt, path)
     return path
@@ -231,7 +232,7 @@ def test_fairseq_wrong_architecture_or_keys(tmp_path, original, change, match):
 
 def test_finetuned_without_pretraining_config(tmp_path, original):
     path = write_fairseq_checkpoint(original, tmp_path / "ft.pt", finetuned=True)
-    ckpt = torch.load(path)
+    ckpt = torch_load(path)
     ckpt["cfg"]["model"]["w2v_args"] = None
     torch.save(ckpt, path)
     with pytest.raises(CheckpointError, match="w2v_args is empty.*xlsr2_300m.pt"):
@@ -289,7 +290,7 @@ def test_restricted_unpickler_is_used_for_hf_bin(tmp_path, original):
 def test_legacy_torch_serialization(tmp_path, original):
     # fairseq checkpoints from before torch 1.6 use the non-zip serialization
     path = write_fairseq_checkpoint(original, tmp_path / "old.pt", style="args")
-    torch.save(torch.load(path), path, _use_new_zipfile_serialization=False)
+    torch.save(torch_load(path), path, _use_new_zipfile_serialization=False)
     enc = xlsr.load_encoder(path)
     wav, lengths = padded_batch([3000])
     torch.testing.assert_close(encode(enc, wav, lengths)[0], encode(original, wav, lengths)[0])

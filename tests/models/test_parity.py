@@ -16,6 +16,7 @@ import pytest
 import torch
 
 import xlsr
+from xlsr.models.safe_pickle import torch_load
 from xlsr.testing.checkpoints import (
     padded_batch,
     random_encoder,
@@ -120,7 +121,7 @@ def test_parity_with_torchaudio(tmp_path, layer_norm_first, mode, finetuned):
 
     enc = random_encoder(tiny_config(layer_norm_first=layer_norm_first, extractor_mode=mode))
     path = write_fairseq_checkpoint(enc, tmp_path / "fs.pt", finetuned=finetuned)
-    state = torch.load(path)["model"]
+    state = torch_load(path)["model"]
     if finetuned:  # torchaudio converts the state dict of fairseq's Wav2VecEncoder
         state = {k[len("w2v_encoder.") :]: v for k, v in state.items()}
     ta = _torchaudio_model(enc.cfg, aux_num_out=12 if finetuned else None)
