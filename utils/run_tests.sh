@@ -23,8 +23,10 @@ fi
 
 failed=0
 log "ruff check + ruff format --check"
-.venv-modern/bin/ruff check . || failed=1
-.venv-modern/bin/ruff format --check . || failed=1
+if ! .venv-modern/bin/ruff check . || ! .venv-modern/bin/ruff format --check .; then
+  log "ruff: FAILED (run .venv-modern/bin/ruff check --fix . && .venv-modern/bin/ruff format .)"
+  failed=1
+fi
 
 reports=$(mktemp -d)
 for lane in "${lanes[@]}"; do

@@ -4,7 +4,13 @@ import pytest
 import torch
 
 from xlsr.models import XLSREncoder, preset, xlsr_300m
-from xlsr.models.components import HAS_SDPA, SelfAttention, compute_span_mask, conv_output_lengths
+from xlsr.models.components import (
+    HAS_SDPA,
+    ConvBlock,
+    SelfAttention,
+    compute_span_mask,
+    conv_output_lengths,
+)
 from xlsr.testing.checkpoints import padded_batch, random_encoder, tiny_config
 
 VARIANTS = [(True, "layer_norm"), (False, "default"), (False, "layer_norm"), (True, "default")]
@@ -182,3 +188,18 @@ def test_xlsr_300m_parameter_count():
     # XLS-R 300M: 315.4M parameters in the encoder (without quantizer and heads)
     n = XLSREncoder(xlsr_300m(num_layers=24)).num_parameters()
     assert 315_000_000 < n < 316_000_000, n
+
+
+@pytest.mark.parametrize("mode", ["layer_norm", "default"])
+def test_unfold_and_conv1d_paths_agree(mode):
+    # The CPU path computes each conv as unfold + matmul; accelerators use conv1d.
+    enc = random_encoder(tiny_config(extractor_mode=mode))
+    wav, lengths = padded_batch([4000, 2000])
+    outputs = []
+    for unfold in (True, False):
+        ConvBlock.use_unfold = unfold
+        try:
+            outputs.append(enc(wav, lengths)[0])
+        finally:
+            ConvBlock.use_unfold = None
+    torch.testing.assert_close(outputs[0], outputs[1], rtol=1e-5, atol=1e-5)

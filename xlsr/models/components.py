@@ -56,27 +56,33 @@ class MaskedGroupNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: Tensor, lengths: Optional[Tensor]) -> Tensor:
-        """x (Tensor): (B, C, T); lengths (Tensor or None): (B,) valid frames."""
+        """x (Tensor): (B, T, C); lengths (Tensor or None): (B,) valid frames."""
         dtype = x.dtype
         x = x.float()
-        if lengths is None or bool((lengths == x.shape[-1]).all()):
-            y = F.group_norm(x, x.shape[1], self.weight.float(), self.bias.float(), self.eps)
-            return y.to(dtype)
-        valid = (~padding_mask(lengths, x.shape[-1]))[:, None, :].to(x.dtype)  # (B, 1, T)
-        count = lengths.clamp(min=1).to(x.dtype)[:, None, None]
-        mean = (x * valid).sum(-1, keepdim=True) / count
-        var = (((x - mean) * valid) ** 2).sum(-1, keepdim=True) / count
-        y = (x - mean) * torch.rsqrt(var + self.eps)
-        y = y * self.weight.float()[None, :, None] + self.bias.float()[None, :, None]
+        if lengths is None or bool((lengths == x.shape[1]).all()):
+            var, mean = torch.var_mean(x, dim=1, unbiased=False, keepdim=True)
+        else:
+            valid = (~padding_mask(lengths, x.shape[1]))[:, :, None].to(x.dtype)  # (B, T, 1)
+            count = lengths.clamp(min=1).to(x.dtype)[:, None, None]
+            mean = (x * valid).sum(1, keepdim=True) / count
+            var = (((x - mean) * valid) ** 2).sum(1, keepdim=True) / count
+        y = (x - mean) * torch.rsqrt(var + self.eps) * self.weight.float() + self.bias.float()
         return y.to(dtype)
 
 
 class ConvBlock(nn.Module):
-    """Conv1d -> norm -> GELU, one layer of the feature encoder.
+    """Conv1d -> norm -> GELU, one layer of the feature encoder, in (batch, time, channels).
 
     ``norm`` is "layer" (LayerNorm over channels, XLS-R), "group" (masked GroupNorm, first
-    layer of wav2vec 2.0 base) or "none".
+    layer of wav2vec 2.0 base) or "none". The parameters are those of ``nn.Conv1d``
+    (``conv.weight`` (C_out, C_in, k), ``conv.bias``). On the CPU the convolution runs as one
+    matrix product over unfolded windows, which keeps the time-major layout (no transposes
+    around the LayerNorm) and is faster than the CPU Conv1d kernels for these shapes
+    (``tests/benchmarks``); elsewhere it calls ``conv1d``. Set ``ConvBlock.use_unfold`` to
+    force either path.
     """
+
+    use_unfold: Optional[bool] = None  # None: unfold on the CPU, conv1d on accelerators
 
     def __init__(
         self, in_ch: int, out_ch: int, kernel: int, stride: int, bias: bool, norm: str, eps: float
@@ -93,14 +99,26 @@ class ConvBlock(nn.Module):
         else:
             self.norm = None
 
+    def _conv(self, x: Tensor) -> Tensor:
+        unfold = self.use_unfold if self.use_unfold is not None else x.device.type == "cpu"
+        w, b = self.conv.weight, self.conv.bias
+        if not unfold:
+            return F.conv1d(x.transpose(1, 2), w, b, stride=self.stride).transpose(1, 2)
+        windows = x.unfold(1, self.kernel, self.stride)  # (B, T', C_in, k)
+        batch, frames = windows.shape[:2]
+        flat = windows.reshape(batch * frames, -1)
+        w2 = w.reshape(w.shape[0], -1).t()  # (C_in * k, C_out), same (C_in, k) order
+        y = flat @ w2 if b is None else torch.addmm(b, flat, w2)
+        return y.view(batch, frames, -1)
+
     def forward(self, x: Tensor, lengths: Tensor) -> Tuple[Tensor, Tensor]:
-        """x (Tensor): (B, C_in, S); lengths: (B,). Returns (B, C_out, T) and (B,)."""
-        x = self.conv(x)
+        """x (Tensor): (B, S, C_in); lengths: (B,). Returns (B, T, C_out) and (B,)."""
+        x = self._conv(x)
         lengths = conv_output_lengths(lengths, [(0, self.kernel, self.stride)])
-        if isinstance(self.norm, nn.LayerNorm):
-            x = self.norm(x.transpose(1, 2)).transpose(1, 2)
-        elif isinstance(self.norm, MaskedGroupNorm):
+        if isinstance(self.norm, MaskedGroupNorm):
             x = self.norm(x, lengths)
+        elif self.norm is not None:
+            x = self.norm(x)
         return F.gelu(x), lengths
 
 
@@ -124,8 +142,8 @@ class FeatureExtractor(nn.Module):
         self.conv_layers = nn.ModuleList(blocks)
 
     def forward(self, waveforms: Tensor, lengths: Tensor) -> Tuple[Tensor, Tensor]:
-        """waveforms (Tensor): (B, S); lengths: (B,). Returns features (B, C, T) and (B,)."""
-        x = waveforms.unsqueeze(1)
+        """waveforms (Tensor): (B, S); lengths: (B,). Returns features (B, T, C) and (B,)."""
+        x = waveforms.unsqueeze(-1)
         for block in self.conv_layers:
             x, lengths = block(x, lengths)
         return x, lengths

@@ -165,7 +165,7 @@ class XLSREncoder(nn.Module):
         else:
             with torch.no_grad():
                 feats, frames = self.feature_extractor(waveforms, lengths)
-        return feats.transpose(1, 2), frames
+        return feats, frames
 
     def apply_mask(self, x: Tensor, frames: Tensor) -> Tensor:
         """Time masking (replace with ``mask_emb``) and channel masking (zero), fairseq-style.
