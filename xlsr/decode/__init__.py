@@ -1,0 +1,1 @@
+"""Decoding: CTC (greedy, HLG lattices), transducer and attention search."""

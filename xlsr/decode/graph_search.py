@@ -1,0 +1,83 @@
+"""Best paths through decoding graphs: k2 lattices and, independently, kaldi-decoder.
+
+Both take CTC log-posteriors (frames x tokens, token 0 = blank) and a graph whose labels are
+tokens and whose output labels are words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional, Union
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from xlsr.graph.k2_utils import require_k2
+
+
+@dataclass
+class SearchConfig:
+    search_beam: float = 20.0  # icefall --search-beam
+    output_beam: float = 8.0  # icefall --output-beam
+    min_active_states: int = 30
+    max_active_states: int = 10000  # icefall --max-active-states
+
+
+def k2_lattice(graph, log_probs: Tensor, lengths: Tensor, cfg: Optional[SearchConfig] = None):
+    """Lattice of ``graph`` o posteriors with k2.intersect_dense_pruned.
+
+    Args:
+        log_probs (Tensor): (batch, frames, tokens) log-softmax output.
+        lengths (Tensor): (batch,) valid frames.
+    """
+    k2 = require_k2("lattice decoding")
+    cfg = cfg or SearchConfig()
+    b = log_probs.shape[0]
+    segments = torch.stack(
+        [torch.arange(b), torch.zeros(b, dtype=torch.long), lengths.cpu().long()], dim=1
+    ).to(torch.int32)
+    order = torch.argsort(segments[:, 2], descending=True)  # k2 wants decreasing durations
+    dense = k2.DenseFsaVec(log_probs, segments[order])
+    lattice = k2.intersect_dense_pruned(
+        graph, dense, cfg.search_beam, cfg.output_beam, cfg.min_active_states,
+        cfg.max_active_states,
+    )  # fmt: skip
+    return lattice, order
+
+
+def best_path_words(lattice, order: Tensor) -> List[List[int]]:
+    """Word ids of the best path of each lattice, in the original batch order."""
+    k2 = require_k2("lattice decoding")
+    best = k2.shortest_path(lattice, use_double_scores=True)
+    words_sorted: List[List[int]] = []
+    for i in range(best.shape[0]):
+        labels = best[i].aux_labels
+        ids = labels.values.tolist() if isinstance(labels, k2.RaggedTensor) else labels.tolist()
+        words_sorted.append([w for w in ids if w > 0])
+    out: List[List[int]] = [[] for _ in range(len(words_sorted))]
+    for pos, idx in enumerate(order.tolist()):
+        out[idx] = words_sorted[pos]
+    return out
+
+
+def kaldi_best_path(fst_or_path: Union[str, object], log_probs: np.ndarray, beam: float = 20.0,
+                    max_active: int = 10000) -> List[int]:  # fmt: skip
+    """Word ids of the best path of one utterance through an OpenFst HLG (kaldi-decoder).
+
+    Args:
+        log_probs: (frames, tokens) float32 log-posteriors; the graph's input label i means
+            token i - 1 (0 is epsilon), as :func:`xlsr.graph.compile.write_hlg_fst` writes.
+    """
+    import kaldi_decoder
+    import kaldifst
+
+    fst = kaldifst.StdVectorFst.read(fst_or_path) if isinstance(fst_or_path, str) else fst_or_path
+    opts = kaldi_decoder.FasterDecoderOptions(beam=beam, max_active=max_active)
+    decoder = kaldi_decoder.FasterDecoder(fst, opts)
+    decoder.decode(kaldi_decoder.DecodableCtc(np.ascontiguousarray(log_probs, dtype=np.float32)))
+    ok, lattice = decoder.get_best_path()
+    if not ok:
+        return []
+    ok, _, osymbols, _ = kaldifst.get_linear_symbol_sequence(lattice)
+    return [w for w in osymbols if w > 0]
