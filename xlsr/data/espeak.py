@@ -55,6 +55,10 @@ class Espeak:
         if rate <= 0:
             raise EspeakError(f"espeak_Initialize failed ({rate}) with data at {data!r}")
         self.sample_rate = int(rate)
+        # espeak-ng draws noise (unvoiced sounds) from libc rand(), seeded from the clock at
+        # start-up; we reseed before every utterance.
+        self._libc = ctypes.CDLL(None)
+        self._lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
         self._chunks: List[np.ndarray] = []
         self._callback = _CALLBACK(self._collect)  # keep a reference: ctypes does not
         self._lib.espeak_SetSynthCallback(self._callback)
@@ -71,12 +75,15 @@ class Espeak:
             self._chunks.append(np.ctypeslib.as_array(wav, shape=(num_samples,)).copy())
         return 0
 
-    def synthesize(self, text: str, voice: str, rate: int = 175, pitch: int = 50) -> np.ndarray:
+    def synthesize(
+        self, text: str, voice: str, rate: int = 175, pitch: int = 50, seed: int = 0
+    ) -> np.ndarray:
         """Speaks ``text``; returns int16 samples at ``self.sample_rate``.
 
         Args:
             voice: espeak-ng voice name with an optional variant, e.g. "de", "de+m3".
             rate: words per minute (80-450). pitch: 0-99.
+            seed: seed of the noise generator for this utterance.
         """
         with self._lock:
             if self._lib.espeak_SetVoiceByName(voice.encode()) != 0:
@@ -84,6 +91,8 @@ class Espeak:
             self._lib.espeak_SetParameter(ESPEAK_RATE, int(rate), 0)
             self._lib.espeak_SetParameter(ESPEAK_PITCH, int(pitch), 0)
             self._chunks = []
+            self._libc.srand(seed & 0x7FFFFFFF)
+            self._lib.espeak_ng_SetRandSeed(seed)
             data = text.encode("utf-8")
             err = self._lib.espeak_Synth(
                 data, len(data) + 1, 0, POS_CHARACTER, 0, ESPEAK_CHARS_UTF8, None, None

@@ -19,6 +19,7 @@ Two steps, as lhotse recipes have them:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -201,27 +202,62 @@ def lm_sentences(cfg: NumbersConfig, lang: str) -> Iterable[str]:
         yield normalize_text(spell(n, lang, "ordinal"))
 
 
+@functools.lru_cache(maxsize=4)
+def _resampler(rate: int):
+    from lhotse.augmentation.resample import Resample
+
+    return Resample(rate, SAMPLE_RATE)  # the sinc kernel is built once per rate
+
+
 def _to_16k(samples: np.ndarray, rate: int) -> np.ndarray:
     import torch
-    from lhotse.augmentation.resample import resample
 
     x = torch.from_numpy(samples.astype(np.float32) / 32768.0)[None]
-    y = resample(x, rate, SAMPLE_RATE)[0].clamp(-1.0, 1.0)
+    y = _resampler(rate)(x)[0].clamp(-1.0, 1.0)
     return (y * 32767.0).round().to(torch.int16).numpy()
 
 
+def _synthesize_language(job: Tuple[str, List[dict]]) -> List[dict]:
+    """Worker: synthesises one language's utterances in a fresh process.
+
+    espeak-ng keeps state between utterances (echo buffers, flutter phase) that no API call
+    resets, so the same utterance sounds slightly different after different predecessors.
+    A fresh process per language, going through its utterances in order, makes every
+    utterance a function of the config alone.
+    """
+    import soundfile as sf
+
+    from xlsr.data.espeak import Espeak
+
+    corpus_dir, utts = job
+    tts = Espeak.get()
+    for utt in utts:
+        seed = int(hashlib.sha256(utt["id"].encode()).hexdigest()[:8], 16)
+        raw = tts.synthesize(utt["spoken"], utt["voice"], utt["rate"], utt["pitch"], seed)
+        audio = _to_16k(raw, tts.sample_rate)
+        rel = Path("audio") / utt["lang"] / f"{utt['id']}.flac"
+        (Path(corpus_dir) / rel).parent.mkdir(parents=True, exist_ok=True)
+        sf.write(str(Path(corpus_dir) / rel), audio, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
+        utt.update(audio=str(rel), num_samples=int(audio.shape[0]),
+                   duration=round(audio.shape[0] / SAMPLE_RATE, 4))  # fmt: skip
+    return utts
+
+
 def synthesize_numbers(
-    corpus_dir: Pathlike, cfg: Optional[NumbersConfig] = None, progress: bool = True
+    corpus_dir: Pathlike,
+    cfg: Optional[NumbersConfig] = None,
+    num_jobs: int = 2,
+    progress: bool = True,
 ) -> Path:
     """Synthesises the corpus into ``corpus_dir`` (audio/, metadata.jsonl, lm_text/).
 
-    Skips the work when ``corpus_dir`` already holds a complete corpus of the same config.
+    One worker process per language (``num_jobs`` at a time). Skips the work when
+    ``corpus_dir`` already holds a complete corpus of the same config.
     Returns the path of ``metadata.jsonl``.
     """
-    import soundfile as sf
-    from tqdm import tqdm
+    import multiprocessing
 
-    from xlsr.data.espeak import Espeak
+    from tqdm import tqdm
 
     cfg = cfg or NumbersConfig()
     corpus_dir = Path(corpus_dir)
@@ -229,16 +265,16 @@ def synthesize_numbers(
     if done.exists() and done.read_text().strip() == cfg.fingerprint() and meta_path.exists():
         logger.info("%s: corpus already complete, skipping synthesis", corpus_dir)
         return meta_path
-    tts = Espeak.get()
     plan = plan_utterances(cfg)
     logger.info("synthesising %d utterances in %d languages", len(plan), len(cfg.languages))
-    for utt in tqdm(plan, desc="synthesise", disable=not progress):
-        audio = _to_16k(tts.synthesize(utt["spoken"], utt["voice"], utt["rate"], utt["pitch"]), tts.sample_rate)  # fmt: skip
-        rel = Path("audio") / utt["lang"] / f"{utt['id']}.flac"
-        (corpus_dir / rel).parent.mkdir(parents=True, exist_ok=True)
-        sf.write(str(corpus_dir / rel), audio, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
-        utt.update(audio=str(rel), num_samples=int(audio.shape[0]),
-                   duration=round(audio.shape[0] / SAMPLE_RATE, 4))  # fmt: skip
+    jobs = [(str(corpus_dir), [u for u in plan if u["lang"] == lang]) for lang in cfg.languages]
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(max(1, num_jobs), maxtasksperchild=1) as pool:
+        done_utts = {}
+        results = pool.imap_unordered(_synthesize_language, jobs)
+        for utts in tqdm(results, total=len(jobs), desc="synthesise (languages)", disable=not progress):  # fmt: skip
+            done_utts.update({u["id"]: u for u in utts})
+    plan = [done_utts[u["id"]] for u in plan]
     (corpus_dir / "lm_text").mkdir(parents=True, exist_ok=True)
     for lang in cfg.languages:
         lines = "\n".join(lm_sentences(cfg, lang)) + "\n"

@@ -1,0 +1,94 @@
+"""The embedded numbers corpus: audio, splits, speakers, held-out numbers, determinism."""
+
+import json
+
+import numpy as np
+import pytest
+
+from xlsr.data.numbers import (
+    LANGUAGES,
+    NumbersConfig,
+    heldout_numbers,
+    normalize_text,
+    plan_utterances,
+    prepare_numbers,
+    read_metadata,
+    synthesize_numbers,
+)
+
+pytest.importorskip("espeakng_loader", reason="espeakng-loader is not installed")
+SMALL = dict(num_utterances=120, max_number=999)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("numbers")
+    synthesize_numbers(root / "corpus", NumbersConfig(**SMALL), progress=False)
+    return root
+
+
+def test_every_utterance_decodes_with_its_duration(corpus):
+    import soundfile as sf
+
+    meta = read_metadata(corpus / "corpus")
+    assert len(meta) == 120
+    for u in meta:
+        audio, rate = sf.read(str(corpus / "corpus" / u["audio"]), dtype="int16")
+        assert rate == 16000 and audio.ndim == 1
+        assert len(audio) == u["num_samples"] and abs(len(audio) / 16000 - u["duration"]) < 1e-3
+        assert 0.3 < u["duration"] < 15 and np.abs(audio).max() > 1000  # real speech, not silence
+        assert u["text"] == normalize_text(u["text"]) and u["text"]
+
+
+def test_languages_splits_speakers_and_heldout_numbers(corpus):
+    meta = read_metadata(corpus / "corpus")
+    assert {u["lang"] for u in meta} == set(LANGUAGES)
+    assert len(LANGUAGES) >= 10
+    by_split = {s: [u for u in meta if u["split"] == s] for s in ("train", "dev", "test")}
+    assert [len(v) for v in by_split.values()] == [100, 10, 10]
+    train_spk = {u["speaker"] for u in by_split["train"]}
+    for split in ("dev", "test"):  # evaluation speakers are never seen in training
+        assert not train_spk & {u["speaker"] for u in by_split[split]}
+    held = heldout_numbers(NumbersConfig(**SMALL))
+    cardinals = lambda us: {n for u in us for n, k in u["items"] if k == "cardinal"}  # noqa: E731
+    assert not any(held[n] for n in cardinals(by_split["train"]))
+    assert any(held[n] for n in cardinals(by_split["test"] + by_split["dev"]))
+    english = [u for u in meta if u["lang"] == "en"]
+    assert all(set(u["translations"]) == set(LANGUAGES) for u in english)  # En -> X pairs
+    assert all(u["translation"] for u in meta)
+
+
+def test_manifests_and_kaldi_dirs(corpus):
+    from lhotse import load_manifest
+
+    prepare_numbers(corpus / "corpus", corpus / "manifests")
+    recs = load_manifest(corpus / "manifests" / "numbers_recordings_test.jsonl.gz")
+    sups = load_manifest(corpus / "manifests" / "numbers_supervisions_test.jsonl.gz")
+    assert len(recs) == len(sups) == 10
+    sup = next(iter(sups))
+    assert sup.language in LANGUAGES and sup.speaker and sup.custom["translation"]
+    assert recs[sup.recording_id].load_audio().shape[1] == recs[sup.recording_id].num_samples
+    kaldi = corpus / "manifests" / "kaldi" / "test"
+    text = dict(line.split(" ", 1) for line in (kaldi / "text").read_text().splitlines())
+    assert text[sup.id] == sup.text
+    utt2spk = dict(line.split() for line in (kaldi / "utt2spk").read_text().splitlines())
+    assert utt2spk[sup.id] == sup.speaker and (kaldi / "spk2utt").exists()
+
+
+def test_same_seed_same_corpus_and_resume_skips(tmp_path, corpus):
+    import soundfile as sf
+
+    cfg = NumbersConfig(languages=["en", "de"], num_utterances=20, max_number=99, seed=3)
+    a = synthesize_numbers(tmp_path / "a", cfg, progress=False)
+    b = synthesize_numbers(tmp_path / "b", cfg, progress=False)
+    assert a.read_text() == b.read_text()
+    for u in read_metadata(tmp_path / "a"):
+        xa, _ = sf.read(str(tmp_path / "a" / u["audio"]), dtype="int16")
+        xb, _ = sf.read(str(tmp_path / "b" / u["audio"]), dtype="int16")
+        np.testing.assert_array_equal(xa, xb)
+    other = NumbersConfig(languages=["en", "de"], num_utterances=20, max_number=99, seed=4)
+    texts = [json.loads(line)["text"] for line in a.read_text().splitlines()]
+    assert texts != [u["text"] for u in plan_utterances(other)]  # another seed, another corpus
+    mtime = a.stat().st_mtime_ns  # a complete corpus of the same config is not redone
+    synthesize_numbers(tmp_path / "a", cfg, progress=False)
+    assert a.stat().st_mtime_ns == mtime
