@@ -81,11 +81,12 @@ def _posteriors(token_ids, vocab, peak=0.9, blanks=2):
 
 
 @pytest.mark.parametrize("sentence", ["two three one", "four five six", "one"])
-def test_hlg_decodes_constructed_posteriors_with_k2_and_kaldi(lang, sentence):
+@pytest.mark.parametrize("modified", [False, True])
+def test_hlg_decodes_constructed_posteriors_with_k2_and_kaldi(lang, sentence, modified, tmp_path):
     import kaldifst
 
     from xlsr.decode.graph_search import best_path_words, k2_lattice, kaldi_best_path
-    from xlsr.graph.compile import load_fsa
+    from xlsr.graph.compile import compile_hlg, load_fsa, write_hlg_fst
 
     tokens, words = symbol_table(lang["tokens.txt"]), symbol_table(lang["words.txt"])
     pron = dict(read_lexicon(lang["lexicon.txt"]))
@@ -93,11 +94,15 @@ def test_hlg_decodes_constructed_posteriors_with_k2_and_kaldi(lang, sentence):
     vocab = Tokenizer(lang["tokens.txt"].parent / "tokenizer").vocab_size
     log_probs = _posteriors(ids, vocab)
     HLG = load_fsa(lang["HLG.pt"])
+    fst = kaldifst.StdVectorFst.read(str(lang["HLG.fst"]))
+    if modified:  # the same LG under the modified CTC topology
+        HLG = compile_hlg(load_fsa(lang["LG.pt"]), vocab - 1, modified=True)
+        write_hlg_fst(HLG, tmp_path / "HLG.fst")
+        fst = kaldifst.StdVectorFst.read(str(tmp_path / "HLG.fst"))
     lattice, order = k2_lattice(HLG, log_probs[None], torch.tensor([log_probs.shape[0]]))
     expected = [words[w] for w in sentence.split()]
     assert best_path_words(lattice, order) == [expected]
     # the same graph through OpenFst + Kaldi's decoder gives the same best path
-    fst = kaldifst.StdVectorFst.read(str(lang["HLG.fst"]))
     assert kaldi_best_path(fst, log_probs.numpy()) == expected
 
 
@@ -151,3 +156,17 @@ def test_k2_missing_gives_a_clear_error(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_k2)
     with pytest.raises(ImportError, match="HLG decoding needs k2.*k2 lane"):
         require_k2("HLG decoding")
+
+
+def test_per_language_tokenizers_share_one_token_table(tmp_path):
+    from xlsr.data.tokenizer import TokenizerConfig, train_tokenizer
+
+    texts = {"en": ["one two three", "three two one"], "de": ["eins zwei drei", "drei zwei"]}
+    tok = train_tokenizer(texts, tmp_path, TokenizerConfig(model_type="char", per_language=True))
+    assert set(tok.models) == {"en", "de"}
+    for lang, sents in texts.items():
+        for s in sents:
+            ids = tok.encode(s, lang)
+            assert tok.unk_id not in ids and tok.decode(ids) == s
+    with pytest.raises(ValueError, match="no tokenizer model for language 'fr'"):
+        tok.encode("un", "fr")

@@ -226,9 +226,11 @@ def _synthesize_language(job: Tuple[str, List[dict]]) -> List[dict]:
     utterance a function of the config alone.
     """
     import soundfile as sf
+    import torch
 
     from xlsr.data.espeak import Espeak
 
+    torch.set_num_threads(1)  # one worker per core
     corpus_dir, utts = job
     tts = Espeak.get()
     for utt in utts:

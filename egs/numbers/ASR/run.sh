@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Usage: ./run.sh [--stage N] [--stop-stage M] [options]
+#
+# Multilingual spoken-numbers ASR (the embedded corpus, synthesised with espeak-ng).
+#   stage 0: synthesise the corpus                 -> data/corpus/
+#   stage 1: lhotse manifests, cuts, Kaldi dirs    -> data/manifests/
+#   stage 2: tokenizer, lexicon, L, n-gram LMs, G  -> data/lang_bpe_<vocab_size>/
+#   stage 3: graphs LG.pt, HLG.pt, HLG.fst         -> data/lang_bpe_<vocab_size>/
+#   stage 4: train (issue 4)       stage 5: decode + score (issue 4)
+# Finished stages are skipped (.done markers); each stage logs to exp/log/.
+#
+# Options (defaults below): --stage --stop-stage --num-utterances --max-number --languages --seed
+#   --num-jobs --vocab-size --model-type --per-language --lm-orders --modified-ctc
+set -euo pipefail
+cd "$(dirname "$0")"
+
+stage=0
+stop_stage=3
+num_utterances=3000      # corpus size, all languages and splits
+max_number=9999          # cardinals 0..max_number
+languages=en,de,fr,es,it,pl,ru,nl,pt,cs
+seed=0
+num_jobs=2
+vocab_size=500
+model_type=unigram       # unigram | bpe | char
+per_language=false       # one tokenizer per language (token table = union)
+lm_orders=3,4            # first-pass G (3-gram) and the rescoring G (4-gram)
+modified_ctc=false
+
+. ./path.sh
+. utils/lib.sh
+. utils/parse_options.sh
+
+lang_dir=data/lang_bpe_${vocab_size}
+mkdir -p exp/log
+
+if run_stage 0 "synthesise the numbers corpus"; then
+  $PYTHON local/synthesize_numbers.py --corpus-dir data/corpus --num-utterances "$num_utterances" \
+    --languages "$languages" --max-number "$max_number" --seed "$seed" --num-jobs "$num_jobs" 2>&1 | tee exp/log/stage0.log
+fi
+
+if run_stage 1 "lhotse manifests and Kaldi data dirs"; then
+  if [ -f data/manifests/.done ] && [ data/manifests/.done -nt data/corpus/metadata.jsonl ]; then
+    log "data/manifests is up to date, skipping"
+  else
+    $PYTHON local/prepare_numbers.py --corpus-dir data/corpus --output-dir data/manifests \
+      2>&1 | tee exp/log/stage1.log
+    touch data/manifests/.done
+  fi
+fi
+
+if run_stage 2 "tokenizer, lexicon, L and n-gram LMs in $lang_dir"; then
+  if [ -f "$lang_dir/.lang.done" ] && [ "$lang_dir/.lang.done" -nt data/manifests/.done ]; then
+    log "$lang_dir is up to date, skipping"
+  else
+    extra=()
+    [ "$per_language" = true ] && extra+=(--per-language)
+    $PYTHON local/prepare_lang.py --lang-dir "$lang_dir" \
+      --cuts data/manifests/numbers_cuts_train.jsonl.gz --lm-text-dir data/corpus/lm_text \
+      --model-type "$model_type" --vocab-size "$vocab_size" "${extra[@]+"${extra[@]}"}" \
+      2>&1 | tee exp/log/stage2.log
+    # LM text: every number of the domain spelled out, plus the training transcripts
+    mkdir -p data/lm
+    cat data/corpus/lm_text/*.txt > data/lm/lm_text.txt
+    gunzip -c data/manifests/numbers_supervisions_train.jsonl.gz \
+      | $PYTHON -c 'import sys, json; [print(json.loads(l)["text"]) for l in sys.stdin]' \
+      >> data/lm/lm_text.txt
+    $PYTHON local/train_lm.py --lang-dir "$lang_dir" --text data/lm/lm_text.txt \
+      --orders "$lm_orders" 2>&1 | tee -a exp/log/stage2.log
+    touch "$lang_dir/.lang.done"
+  fi
+fi
+
+if run_stage 3 "graphs LG, HLG and HLG.fst in $lang_dir"; then
+  if [ -f "$lang_dir/.graphs.done" ] && [ "$lang_dir/.graphs.done" -nt "$lang_dir/.lang.done" ]; then
+    log "graphs in $lang_dir are up to date, skipping"
+  else
+    extra=()
+    [ "$modified_ctc" = true ] && extra+=(--modified-ctc)
+    $PYTHON local/compile_graphs.py --lang-dir "$lang_dir" "${extra[@]+"${extra[@]}"}" \
+      2>&1 | tee exp/log/stage3.log
+    touch "$lang_dir/.graphs.done"
+  fi
+fi
+
+for n in 4 5; do
+  if run_stage $n "not implemented yet"; then
+    log "ERROR: stage $n (training / decoding) arrives with issue 4; stop at --stop-stage 3"
+    exit 1
+  fi
+done
+log "Done (stages $stage..$stop_stage)"

@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""Language side, part 1: tokenizer, lexicon, words/tokens tables and L FSTs.
+
+Usage:
+    local/prepare_lang.py --lang-dir data/lang_bpe_500 --cuts data/manifests/numbers_cuts_train.jsonl.gz
+        [--lm-text-dir data/corpus/lm_text] [--model-type unigram|bpe|char] [--vocab-size 500]
+        [--per-language]
+
+The tokenizer is trained on the training transcripts; words.txt covers the transcripts and
+the LM text (every LM word must have a pronunciation). L.pt / L_disambig.pt / Linv.pt need
+k2 and are skipped with a warning without it.
+"""
+
+import argparse
+import logging
+from collections import defaultdict
+from pathlib import Path
+
+from lhotse import load_manifest_lazy
+
+from xlsr.data.tokenizer import TokenizerConfig, train_tokenizer
+from xlsr.graph.k2_utils import has_k2
+from xlsr.graph.lexicon import prepare_lang_dir
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--lang-dir", required=True)
+    p.add_argument("--cuts", required=True, help="training cuts (transcripts)")
+    p.add_argument("--lm-text-dir", default=None, help="<lang>.txt files of LM text")
+    p.add_argument("--model-type", default="unigram", choices=["unigram", "bpe", "char"])
+    p.add_argument("--vocab-size", type=int, default=500)
+    p.add_argument("--per-language", action="store_true")
+    a = p.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    texts = defaultdict(list)
+    for cut in load_manifest_lazy(a.cuts):
+        for sup in cut.supervisions:
+            if sup.text and sup.text.strip():
+                texts[sup.language or "all"].append(sup.text.strip())
+    lang_dir = Path(a.lang_dir)
+    cfg = TokenizerConfig(a.model_type, a.vocab_size, a.per_language)
+    tok = train_tokenizer(dict(texts), lang_dir / "tokenizer", cfg)
+    words = {lang: {w for t in ts for w in t.split()} for lang, ts in texts.items()}
+    if a.lm_text_dir:
+        for path in sorted(Path(a.lm_text_dir).glob("*.txt")):
+            words.setdefault(path.stem, set()).update(path.read_text(encoding="utf-8").split())
+    prepare_lang_dir(lang_dir, tok, {k: sorted(v) for k, v in words.items()})
+    if has_k2():
+        from xlsr.graph.compile import make_lang_fsts
+
+        make_lang_fsts(lang_dir)
+    else:
+        logging.warning("k2 is not installed: L.pt, L_disambig.pt and Linv.pt not built")
+
+
+if __name__ == "__main__":
+    main()
