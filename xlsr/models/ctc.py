@@ -1,0 +1,143 @@
+"""The CTC head on the XLS-R encoder, trained with k2's CTC loss (or torch's).
+
+fairseq's ``Wav2VecCtc``: dropout (``final_dropout``) and a linear projection to the
+tokens; token 0 is the blank.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Dict, List, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from xlsr.models.encoder import XLSREncoder
+
+
+@dataclass
+class CtcConfig:
+    vocab_size: int = 500  # output tokens including the blank (id 0)
+    final_dropout: float = 0.0  # fairseq final_dropout, before the projection
+    loss: str = "k2"  # "k2" (k2.ctc_loss on graphs from CtcGraphCompiler) or "torch"
+    modified_topo: bool = False  # k2 only: the modified CTC topology
+    output_beam: float = 10.0  # k2 only: pruning beam of the loss lattice
+
+
+class CtcModel(nn.Module):
+    """XLS-R encoder + CTC projection.
+
+    Args:
+        encoder: the shared encoder.
+        cfg: head config.
+    """
+
+    def __init__(self, encoder: XLSREncoder, cfg: CtcConfig) -> None:
+        super().__init__()
+        if cfg.loss not in ("k2", "torch"):
+            raise ValueError(f"CtcConfig.loss must be 'k2' or 'torch', got {cfg.loss!r}")
+        self.cfg = cfg
+        self.encoder = encoder
+        self.dropout = nn.Dropout(cfg.final_dropout)
+        self.output = nn.Linear(encoder.output_dim, cfg.vocab_size)
+        #: fairseq freeze_finetune_updates: the trainer sets this while only the head trains
+        #: (the encoder runs without gradients then).
+        self.freeze_encoder = False
+        self._compiler = None
+
+    def forward(self, waveforms: Tensor, lengths: Tensor) -> Tuple[Tensor, Tensor]:
+        """waveforms (Tensor): (B, S); lengths (Tensor): (B,). Returns log-probs (B, T, V)
+        and frames (B,)."""
+        frozen = self.freeze_encoder and self.training
+        with torch.no_grad() if frozen else contextlib.nullcontext():
+            hidden, frames = self.encoder(waveforms, lengths)
+        logits = self.output(self.dropout(hidden))
+        return logits.float().log_softmax(dim=-1), frames
+
+    def loss(
+        self, log_probs: Tensor, frames: Tensor, targets: Sequence[Sequence[int]]
+    ) -> Tuple[Tensor, Dict[str, float]]:
+        """Summed CTC loss over the utterances whose loss is finite.
+
+        Utterances with an infinite loss (more tokens than frames can carry) contribute
+        nothing and are counted in ``info["infeasible"]`` (fairseq ``zero_infinity``).
+
+        Returns:
+            (loss, info) with info: utterances, frames, tokens, infeasible.
+        """
+        if len(targets) != log_probs.shape[0]:
+            raise ValueError(f"{len(targets)} targets for a batch of {log_probs.shape[0]}")
+        if self.cfg.loss == "k2":
+            per_utt = self._k2_loss(log_probs, frames, targets)
+        else:
+            per_utt = torch_ctc_loss(log_probs, frames, targets)
+        finite = torch.isfinite(per_utt)
+        loss = per_utt[finite].sum()
+        info = {
+            "utterances": float(finite.sum()),
+            "frames": float(frames[finite.to(frames.device)].sum()),
+            "tokens": float(sum(len(t) for t, ok in zip(targets, finite.tolist()) if ok)),
+            "infeasible": float((~finite).sum()),
+        }
+        return loss, info
+
+    def _k2_loss(self, log_probs: Tensor, frames: Tensor, targets) -> Tensor:
+        from xlsr.graph.compile import CtcGraphCompiler
+
+        if self._compiler is None:
+            self._compiler = CtcGraphCompiler(self.cfg.modified_topo, log_probs.device)
+        return k2_ctc_loss(log_probs, frames, targets, self._compiler, self.cfg.output_beam)
+
+
+def torch_ctc_loss(log_probs: Tensor, frames: Tensor, targets) -> Tensor:
+    """Per-utterance CTC loss with ``F.ctc_loss`` (inf where infeasible), shape (B,)."""
+    flat = torch.tensor([t for ts in targets for t in ts], dtype=torch.long)
+    target_lengths = torch.tensor([len(t) for t in targets], dtype=torch.long)
+    return F.ctc_loss(
+        log_probs.transpose(0, 1), flat.to(log_probs.device), frames.cpu(), target_lengths,
+        blank=0, reduction="none", zero_infinity=False,
+    )  # fmt: skip
+
+
+def k2_ctc_loss(log_probs: Tensor, frames: Tensor, targets, compiler, output_beam: float):
+    """Per-utterance CTC loss through k2 (inf where infeasible), shape (B,)."""
+    from xlsr.graph.k2_utils import require_k2
+
+    k2 = require_k2("k2 CTC loss")
+    b = log_probs.shape[0]
+    order = torch.argsort(frames.cpu(), descending=True)  # DenseFsaVec wants this order
+    segments = torch.stack(
+        [order, torch.zeros(b, dtype=torch.long), frames.cpu()[order]], dim=1
+    ).to(torch.int32)
+    graphs = compiler.compile([list(targets[i]) for i in order.tolist()])
+    dense = k2.DenseFsaVec(log_probs, segments)
+    sorted_loss = k2.ctc_loss(
+        graphs, dense, output_beam=output_beam, reduction="none", use_double_scores=True
+    )
+    per_utt = torch.empty_like(sorted_loss)
+    per_utt[order.to(per_utt.device)] = sorted_loss
+    return per_utt
+
+
+def greedy_tokens(log_probs: Tensor, frames: Tensor) -> List[List[int]]:
+    """Argmax, collapse repeats, drop blanks: token ids per utterance."""
+    best = log_probs.argmax(-1).cpu()
+    out = []
+    for row, n in zip(best, frames.cpu().tolist()):
+        seq = torch.unique_consecutive(row[:n]).tolist()
+        out.append([t for t in seq if t != 0])
+    return out
+
+
+def compute_ctc_loss(model: nn.Module, batch: Dict) -> Tuple[Tensor, Dict[str, float]]:
+    """Trainer ``loss_fn`` for CTC: batches from ``xlsr.data.dataset.make_dataloader`` with
+    ``TokenTargets`` targets. ``model`` may be wrapped in DDP."""
+    core = model.module if hasattr(model, "module") else model
+    device = next(core.parameters()).device
+    if batch["waveforms"].shape[0] == 0:  # every cut of the batch was skipped
+        zero = sum(p.sum() for p in core.parameters() if p.requires_grad) * 0.0
+        return zero, {"utterances": 0.0, "frames": 0.0, "tokens": 0.0, "infeasible": 0.0}
+    log_probs, frames = model(batch["waveforms"].to(device), batch["lengths"].to(device))
+    return core.loss(log_probs, frames, batch["supervisions"]["targets"])

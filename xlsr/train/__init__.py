@@ -1,0 +1,1 @@
+"""Training: config, tri-stage schedule, checkpoints, the trainer."""

@@ -1,0 +1,101 @@
+"""Checkpoints: atomic saves, finding the latest, keep-last-N, averaging.
+
+Files in ``exp_dir``: ``checkpoint-<update>.pt`` (every ``save_every_n`` updates) and
+``epoch-<n>.pt`` (end of epoch n), each with the full training state; ``averaged.pt`` for
+the running average of the model (icefall's ``--use-averaged-model``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import torch
+
+logger = logging.getLogger(__name__)
+Pathlike = Union[str, Path]
+
+
+def save_atomic(obj: Any, path: Pathlike) -> None:
+    """torch.save to a temp file in the same directory, then rename over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+def _load(path: Path) -> Dict[str, Any]:
+    # Our checkpoints hold RNG states (numpy arrays, tuples): torch >= 2.6 refuses them with
+    # its default weights_only=True. They are files this trainer wrote.
+    if "weights_only" in torch.load.__code__.co_varnames:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    return torch.load(path, map_location="cpu")
+
+
+def load_checkpoint(path: Pathlike) -> Dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: checkpoint not found")
+    try:
+        return _load(path)
+    except Exception as e:  # noqa: BLE001
+        raise RuntimeError(f"{path}: cannot read checkpoint (truncated?): {e}") from e
+
+
+def _number(path: Path, prefix: str) -> Optional[int]:
+    m = re.fullmatch(rf"{prefix}-(\d+)\.pt", path.name)
+    return int(m.group(1)) if m else None
+
+
+def list_checkpoints(exp_dir: Pathlike, prefix: str = "checkpoint") -> List[Path]:
+    """``<prefix>-<n>.pt`` files in ``exp_dir`` sorted by n."""
+    found = [(n, p) for p in Path(exp_dir).glob(f"{prefix}-*.pt") if (n := _number(p, prefix)) is not None]  # fmt: skip
+    return [p for _, p in sorted(found)]
+
+
+def latest_checkpoint(exp_dir: Pathlike) -> Optional[Path]:
+    """The checkpoint with the most updates among checkpoint-*.pt and epoch-*.pt."""
+    best, best_step = None, -1
+    for p in list_checkpoints(exp_dir, "checkpoint") + list_checkpoints(exp_dir, "epoch"):
+        try:
+            step = int(_load(p)["trainer"]["update"])
+        except Exception as e:  # noqa: BLE001 - a broken file must not stop a resume
+            logger.warning("%s: unreadable, ignored for resuming (%s)", p, e)
+            continue
+        if step > best_step:
+            best, best_step = p, step
+    return best
+
+
+def remove_old(exp_dir: Pathlike, keep_last: int, prefix: str = "checkpoint") -> None:
+    """Keeps the ``keep_last`` newest ``<prefix>-*.pt`` (0 keeps all)."""
+    if keep_last <= 0:
+        return
+    for p in list_checkpoints(exp_dir, prefix)[:-keep_last]:
+        p.unlink()
+        logger.info("removed old checkpoint %s", p)
+
+
+def average_state_dicts(states: Sequence[Dict[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
+    """Element-wise mean of model state dicts (integer buffers are taken from the last)."""
+    if not states:
+        raise ValueError("no checkpoints to average")
+    out = {}
+    for key, value in states[-1].items():
+        if value.is_floating_point():
+            acc = torch.zeros_like(value, dtype=torch.float64)
+            for s in states:
+                acc += s[key].to(torch.float64)
+            out[key] = (acc / len(states)).to(value.dtype)
+        else:
+            out[key] = value
+    return out
+
+
+def average_checkpoints(paths: Sequence[Pathlike]) -> Dict[str, torch.Tensor]:
+    """Mean of the ``model`` weights of checkpoint files (icefall ``--avg``)."""
+    logger.info("averaging %d checkpoints: %s", len(paths), [str(p) for p in paths])
+    return average_state_dicts([load_checkpoint(p)["model"] for p in paths])

@@ -1,0 +1,110 @@
+"""Dataclass configs: command-line options generated from fields, YAML in and out.
+
+Every field becomes ``--field-name``; the comment convention of our configs puts the help on
+the field itself (``metadata={"help": ...}`` is used when present). Booleans take
+``true/false``; tuples and lists take comma-separated values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+from pathlib import Path
+from typing import Any, Dict, Type, TypeVar, Union
+
+T = TypeVar("T")
+
+
+def _parse_bool(v: str) -> bool:
+    if v.lower() in ("1", "true", "yes", "y"):
+        return True
+    if v.lower() in ("0", "false", "no", "n"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {v!r}")
+
+
+def _field_parser(tp: Any):
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is Union:  # Optional[X]
+        inner = [a for a in args if a is not type(None)][0]
+        base = _field_parser(inner)
+        return lambda v: None if v.lower() in ("none", "null", "") else base(v)
+    if tp is bool:
+        return _parse_bool
+    if origin in (tuple, list, typing.Tuple, typing.List) or tp in (tuple, list):
+        elem = _field_parser(args[0]) if args else str
+        conv = tuple if origin in (tuple, typing.Tuple) or tp is tuple else list
+        return lambda v: conv(elem(x) for x in v.split(",") if x != "")
+    if tp in (int, float, str):
+        return tp
+    return str
+
+
+def add_dataclass_args(parser: argparse.ArgumentParser, cls: Type, prefix: str = "") -> None:
+    """Adds ``--<prefix><field>`` for every field of dataclass ``cls`` (default: unset)."""
+    hints = typing.get_type_hints(cls)
+    group = parser.add_argument_group(cls.__name__)
+    for f in dataclasses.fields(cls):
+        name = "--" + (prefix + f.name).replace("_", "-")
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        help_ = f.metadata.get("help", "") + f" (default: {default})"
+        group.add_argument(name, dest=prefix + f.name, type=_field_parser(hints[f.name]),
+                           default=argparse.SUPPRESS, help=help_)  # fmt: skip
+
+
+def from_args(cls: Type[T], args: argparse.Namespace, base: Dict[str, Any] = None, prefix=""):
+    """Builds ``cls`` from ``base`` (e.g. a YAML dict) overridden by options given on the CLI."""
+    values = dict(base or {})
+    for f in dataclasses.fields(cls):
+        if hasattr(args, prefix + f.name):
+            values[f.name] = getattr(args, prefix + f.name)
+    return from_dict(cls, values)
+
+
+def from_dict(cls: Type[T], values: Dict[str, Any]) -> T:
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} fields: {unknown}")
+    hints = typing.get_type_hints(cls)
+    fixed = {}
+    for k, v in values.items():
+        tp = hints[k]
+        if isinstance(v, list) and (tp is tuple or typing.get_origin(tp) in (tuple,)):
+            v = tuple(v)
+        fixed[k] = v
+    return cls(**fixed)
+
+
+def to_plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(x) for x in obj]
+    if isinstance(obj, dict):
+        return {k: to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def load_yaml(path: Union[str, Path]) -> Dict[str, Any]:
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path}: invalid YAML: {e}") from e
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def save_yaml(data: Dict[str, Any], path: Union[str, Path]) -> None:
+    import yaml
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(yaml.safe_dump(to_plain(data), sort_keys=False, allow_unicode=True))
