@@ -46,19 +46,31 @@ def k2_lattice(graph, log_probs: Tensor, lengths: Tensor, cfg: Optional[SearchCo
     return lattice, order
 
 
-def best_path_words(lattice, order: Tensor) -> List[List[int]]:
-    """Word ids of the best path of each lattice, in the original batch order."""
+def restore_order(results: list, order: Tensor) -> list:
+    """``results[i]`` belongs to utterance ``order[i]``; returns them in utterance order."""
+    out: list = [None] * len(results)
+    for pos, idx in enumerate(order.tolist()):
+        out[idx] = results[pos]
+    return out
+
+
+def path_ids(paths, ids) -> List[List[int]]:
+    """The positive ``ids`` (per arc: a tensor, or ragged with any number per arc) along each
+    FSA of ``paths`` (linear FSAs); [] for an empty FSA."""
+    k2 = require_k2("decoding")
+    shape = paths.arcs.shape().remove_axis(1)  # [fsa][arc]
+    if isinstance(ids, k2.RaggedTensor):  # [arc][id] -> [fsa][arc][id] -> [fsa][id]
+        shape, ids = shape.compose(ids.shape).remove_axis(1), ids.values
+    return k2.RaggedTensor(shape, ids.clone()).remove_values_leq(0).tolist()
+
+
+def best_path_words(lattice, order: Tensor, ids: str = "aux_labels") -> List[List[int]]:
+    """Positive ``ids`` (an arc attribute, words by default) along each lattice's best path,
+    in the original batch order; [] where a lattice is empty. (All paths are read at once:
+    indexing one FSA of an empty lattice aborts in k2 1.23.4.)"""
     k2 = require_k2("lattice decoding")
     best = k2.shortest_path(lattice, use_double_scores=True)
-    words_sorted: List[List[int]] = []
-    for i in range(best.shape[0]):
-        labels = best[i].aux_labels
-        ids = labels.values.tolist() if isinstance(labels, k2.RaggedTensor) else labels.tolist()
-        words_sorted.append([w for w in ids if w > 0])
-    out: List[List[int]] = [[] for _ in range(len(words_sorted))]
-    for pos, idx in enumerate(order.tolist()):
-        out[idx] = words_sorted[pos]
-    return out
+    return restore_order(path_ids(best, getattr(best, ids)), order)
 
 
 def kaldi_best_path(fst_or_path: Union[str, object], log_probs: np.ndarray, beam: float = 20.0,

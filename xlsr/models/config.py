@@ -173,12 +173,23 @@ def xlsr_tiny(**overrides: Any) -> EncoderConfig:
     return EncoderConfig(**{**base, **overrides})
 
 
+def xlsr_mini(**overrides: Any) -> EncoderConfig:
+    """A small XLS-R-shaped encoder for the CPU recipes (about 0.95M parameters): 32-channel
+    convolutions (XLS-R's kernels and strides) and a 4-layer x 128 pre-LN Transformer. About
+    1.2 s per forward+backward of 60 s of audio on 2 CPU cores."""
+    conv = [(32, 10, 5)] + [(32, 3, 2)] * 4 + [(32, 2, 2)] * 2
+    base = dict(conv_layers=conv, embed_dim=128, num_layers=4, ffn_dim=512, num_heads=4,
+                conv_pos=32, conv_pos_groups=8)  # fmt: skip
+    return xlsr_tiny(**{**base, **overrides})
+
+
 PRESETS = {
     "xlsr_300m": xlsr_300m,
     "xlsr_1b": xlsr_1b,
     "xlsr_2b": xlsr_2b,
     "wav2vec2_base": wav2vec2_base,
     "xlsr_tiny": xlsr_tiny,
+    "xlsr_mini": xlsr_mini,
 }
 
 

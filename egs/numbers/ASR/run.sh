@@ -6,16 +6,18 @@
 #   stage 1: lhotse manifests, cuts, Kaldi dirs    -> data/manifests/
 #   stage 2: tokenizer, lexicon, L, n-gram LMs, G  -> data/lang_bpe_<vocab_size>/
 #   stage 3: graphs LG.pt, HLG.pt, HLG.fst         -> data/lang_bpe_<vocab_size>/
-#   stage 4: train (issue 4)       stage 5: decode + score (issue 4)
+#   stage 4: train the CTC model (k2 CTC loss)      -> exp/ctc/
+#   stage 5: decode dev and test with every method, score -> exp/ctc/decode/
 # Finished stages are skipped (.done markers); each stage logs to exp/log/.
 #
 # Options (defaults below): --stage --stop-stage --num-utterances --max-number --languages --seed
 #   --num-jobs --vocab-size --model-type --per-language --lm-orders --modified-ctc
+#   --encoder-preset --xlsr-checkpoint --max-update --ctc-loss --methods --lm-scales
 set -euo pipefail
 cd "$(dirname "$0")"
 
 stage=0
-stop_stage=3
+stop_stage=5
 num_utterances=3000      # corpus size, all languages and splits
 max_number=9999          # cardinals 0..max_number
 languages=en,de,fr,es,it,pl,ru,nl,pt,cs
@@ -26,6 +28,14 @@ model_type=unigram       # unigram | bpe | char
 per_language=false       # one tokenizer per language (token table = union)
 lm_orders=3,4            # first-pass G (3-gram) and the rescoring G (4-gram)
 modified_ctc=false
+encoder_preset=xlsr_mini # the tiny from-scratch encoder (no pretrained weights offline)
+xlsr_checkpoint=""       # fairseq/HF XLS-R checkpoint to fine-tune instead
+max_update=400
+ctc_loss=k2              # k2 | torch
+exp_dir=exp/ctc
+methods=ctc-greedy-search,ctc-decoding,1best,nbest,nbest-rescoring,whole-lattice-rescoring
+lm_scales=0.1,0.3,0.5,0.7,1.0
+test_sets="dev test"
 
 . ./path.sh
 . utils/lib.sh
@@ -83,10 +93,29 @@ if run_stage 3 "graphs LG, HLG and HLG.fst in $lang_dir"; then
   fi
 fi
 
-for n in 4 5; do
-  if run_stage $n "not implemented yet"; then
-    log "ERROR: stage $n (training / decoding) arrives with issue 4; stop at --stop-stage 3"
-    exit 1
+if run_stage 4 "train the CTC model in $exp_dir"; then
+  if [ -f "$exp_dir/.done" ]; then
+    log "$exp_dir is trained, skipping (delete $exp_dir/.done to train again)"
+  else
+    extra=()
+    [ -n "$xlsr_checkpoint" ] && extra+=(--xlsr-checkpoint "$xlsr_checkpoint")
+    # an interrupted run resumes from the newest checkpoint in $exp_dir
+    $PYTHON -m xlsr.bin.train_ctc --config conf/train_ctc.yaml --lang-dir "$lang_dir" \
+      --train-cuts data/manifests/numbers_cuts_train.jsonl.gz \
+      --valid-cuts data/manifests/numbers_cuts_dev.jsonl.gz --exp-dir "$exp_dir" \
+      --encoder-preset "$encoder_preset" --max-update "$max_update" --ctc-loss "$ctc_loss" \
+      "${extra[@]+"${extra[@]}"}"
+    touch "$exp_dir/.done"
   fi
-done
+fi
+
+if run_stage 5 "decode and score ($methods)"; then
+  for t in $test_sets; do
+    $PYTHON -m xlsr.bin.decode_ctc --exp-dir "$exp_dir" --lang-dir "$lang_dir" \
+      --cuts "data/manifests/numbers_cuts_$t.jsonl.gz" --test-set "$t" --methods "$methods" \
+      --lm-scales "$lm_scales"
+    log "$t: $(sed -n 3p "$exp_dir/decode/summary-$t.txt")"
+  done
+fi
+
 log "Done (stages $stage..$stop_stage)"
