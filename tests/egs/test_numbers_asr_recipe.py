@@ -54,6 +54,34 @@ def test_stages_0_to_3_then_rerun_skips(recipe):
     assert before == {p: p.stat().st_mtime_ns for p in lang.iterdir() if p.is_file()}
 
 
+def test_stages_4_and_5_train_decode_and_score(recipe):
+    # a few updates of the tiny encoder, then every decoding method writes contract-3 files
+    pytest.importorskip("k2", reason="k2: HLG decoding needs the k2 lane")
+    import json
+
+    from xlsr.scoring.results import recount
+
+    run_recipe(recipe, "--stage", "0", "--stop-stage", "3", *TINY)
+    out = run_recipe(recipe, "--stage", "4", "--stop-stage", "5", *TINY, "--max-update", "3",
+                     "--encoder-preset", "xlsr_tiny", "--lm-scales", "0.5,1.0")  # fmt: skip
+    exp = recipe / "exp" / "ctc"
+    assert (exp / "config.yaml").exists() and (exp / "checkpoint-3.pt").exists()
+    methods = ["ctc-greedy-search", "ctc-decoding", "1best", "nbest",
+               "nbest-rescoring/lm_scale_0.5", "whole-lattice-rescoring/lm_scale_1.0"]  # fmt: skip
+    for test_set in ("dev", "test"):
+        for method in methods:
+            d = exp / "decode" / method
+            score = json.loads((d / f"score-{test_set}.json").read_text())
+            assert {"wer", "words", "ins", "del", "sub"} <= set(score)
+            assert recount(d / f"hyps-{test_set}.jsonl")["wer"] == pytest.approx(score["wer"])
+            first = json.loads((d / f"hyps-{test_set}.jsonl").read_text().splitlines()[0])
+            assert {"id", "ref", "hyp", "lang", "duration"} <= set(first)
+        assert (exp / "decode" / f"summary-{test_set}.txt").exists()
+    assert "test:" in out  # the best WER per test set is logged
+    again = run_recipe(recipe, "--stage", "4", "--stop-stage", "4", *TINY)
+    assert "is trained, skipping" in again
+
+
 def test_unknown_option_and_help(recipe):
     env = dict(os.environ, PYTHON=sys.executable)
     bad = subprocess.run(["./run.sh", "--no-such-option", "1"], cwd=recipe, env=env,

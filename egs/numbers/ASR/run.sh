@@ -41,7 +41,7 @@ test_sets="dev test"
 . utils/lib.sh
 . utils/parse_options.sh
 
-lang_dir=data/lang_bpe_${vocab_size}
+if [ "$model_type" = char ]; then lang_dir=data/lang_char; else lang_dir=data/lang_bpe_${vocab_size}; fi
 mkdir -p exp/log
 
 if run_stage 0 "synthesise the numbers corpus"; then
