@@ -1,6 +1,7 @@
 """Decode a CTC model (ours, or a Hugging Face Wav2Vec2ForCTC) and score it.
 
 Usage:
+    python -m xlsr.bin.decode_ctc --hf-model wav2vec2-xls-r-ctc-dir --exp-dir exp/hf ...
     python -m xlsr.bin.decode_ctc --exp-dir exp/ctc --lang-dir data/lang_bpe_500 \\
         --cuts data/manifests/numbers_cuts_test.jsonl.gz [--test-set test] \\
         [--checkpoint averaged|last|PATH] [--epoch 10 --avg 3] \\
@@ -44,7 +45,12 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p.add_argument("--lang-dir", required=True)
     p.add_argument("--cuts", required=True)
     p.add_argument("--test-set", default=None, help="name in output files (default: from --cuts)")
-    p.add_argument("--checkpoint", default="averaged", help="averaged | last | a file")
+    p.add_argument("--hf-model", default=None,
+                   help="decode a Hugging Face Wav2Vec2ForCTC directory instead of EXP_DIR's "
+                   "checkpoints (lang dir from local/prepare_lang_hf.py)")  # fmt: skip
+    p.add_argument(
+        "--checkpoint", default="last", help="last | averaged (running average) | a file"
+    )
     p.add_argument("--epoch", type=int, default=0, help="with --avg: average epochs")
     p.add_argument("--avg", type=int, default=1)
     p.add_argument("--methods", default="ctc-greedy-search,1best")
@@ -88,7 +94,9 @@ def run_model(model, cuts_path, max_duration: float):
     """Yields (cut ids, supervisions, log_probs (B, T, V), frames (B,)) per batch."""
     from lhotse import load_manifest_lazy
 
-    cfg = DataConfig(max_duration=max_duration, min_cut_duration=0.0, max_cut_duration=1e9)
+    cfg = DataConfig(
+        max_duration=max_duration, min_cut_duration=0.01, max_cut_duration=max_duration
+    )
     loader, _ = make_dataloader(load_manifest_lazy(cuts_path), cfg, train=False, require_text=False)  # fmt: skip
     for batch in tqdm(loader, desc="decode", leave=False):
         if batch["waveforms"].shape[0] == 0:
@@ -128,7 +136,7 @@ def build_context(args, methods) -> dict:
     lang = Path(args.lang_dir)
     ctx = {
         "args": args,
-        "tokenizer": Tokenizer(lang / "tokenizer"),
+        "tokenizer": None if args.hf_model else Tokenizer(lang / "tokenizer"),
         "words": read_symbols(lang / "words.txt"),
         "search": SearchConfig(args.search_beam, args.output_beam, 30, args.max_active_states),
         "lm_scales": [float(s) for s in args.lm_scales.split(",")],
@@ -158,7 +166,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     test_set = args.test_set or Path(args.cuts).name.split(".")[0].replace("_cuts", "")
     out_dir = Path(args.exp_dir) / "decode"
     setup_logging(out_dir / "log" / f"decode-{test_set}.log")
-    model, ctx = load_model(args), build_context(args, methods)
+    ctx = build_context(args, methods)
+    if args.hf_model:
+        from xlsr.models.hf_ctc import load_hf_ctc
+
+        model, ctx["tokenizer"] = load_hf_ctc(args.hf_model)
+    else:
+        model = load_model(args)
     items: Dict[str, List[dict]] = {}
     for ids, sups, log_probs, frames in run_model(model, args.cuts, args.max_duration):
         for name, hyps in decode_batch(methods, log_probs, frames, ctx).items():

@@ -8,6 +8,7 @@ Disambiguation symbols (#0, #1, ...) are removed once LG is determinized.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
@@ -34,11 +35,14 @@ def graph_stats(name: str, fsa) -> str:
     return msg
 
 
-def lexicon_fsa(lexicon, tokens: Dict[str, int], words: Dict[str, int], disambig: bool):
+def lexicon_fsa(lexicon, tokens: Dict[str, int], words: Dict[str, int], disambig: bool,
+                optional_tokens: Sequence[str] = ()):  # fmt: skip
     """The lexicon transducer (tokens -> words) with one loop state and no silence.
 
     A word with pieces p1..pn is a path 0 -p1:word-> s1 -p2:eps-> ... -pn:eps-> 0. With
     ``disambig`` a #0:#0 self-loop at the loop state lets G's back-off arcs pass.
+    ``optional_tokens`` (e.g. the ``|`` word delimiter of HF character models) get
+    token:eps self-loops at the loop state, so they may appear between words.
     """
     k2 = require_k2("building L")
     first: List[str] = []
@@ -61,6 +65,7 @@ def lexicon_fsa(lexicon, tokens: Dict[str, int], words: Dict[str, int], disambig
             src, out = dst, 0
     if disambig:
         first.append(f"0 0 {tokens['#0']} {words['#0']} 0.0")
+    first += [f"0 0 {tokens[t]} 0 0.0" for t in optional_tokens]
     final = next_state  # k2: arcs sorted by source state, the final state last
     lines = first + [f"0 {final} -1 -1 0.0"] + rest + [f"{final}"]
     return k2.arc_sort(k2.Fsa.from_str("\n".join(lines), acceptor=False))
@@ -71,9 +76,11 @@ def make_lang_fsts(lang_dir: Pathlike) -> None:
     k2 = require_k2("building L")
     lang_dir = Path(lang_dir)
     tokens, words = symbol_table(lang_dir / "tokens.txt"), symbol_table(lang_dir / "words.txt")
-    L = lexicon_fsa(read_lexicon(lang_dir / "lexicon.txt"), tokens, words, disambig=False)
+    meta = lang_dir / "lang.json"
+    optional = json.loads(meta.read_text()).get("optional_tokens", []) if meta.exists() else []
+    L = lexicon_fsa(read_lexicon(lang_dir / "lexicon.txt"), tokens, words, False, optional)
     L_disambig = lexicon_fsa(
-        read_lexicon(lang_dir / "lexicon_disambig.txt"), tokens, words, disambig=True
+        read_lexicon(lang_dir / "lexicon_disambig.txt"), tokens, words, True, optional
     )
     torch.save(L.as_dict(), lang_dir / "L.pt")
     torch.save(L_disambig.as_dict(), lang_dir / "L_disambig.pt")
