@@ -34,7 +34,8 @@ def recipe(tmp_path_factory):
 
 
 TINY = ["--num-utterances", "60", "--languages", "en,de,fr", "--max-number", "199",
-        "--vocab-size", "60"]  # fmt: skip
+        "--vocab-size", "60", "--model-type", "unigram"]  # fmt: skip
+ALL_METHODS = "ctc-greedy-search,ctc-decoding,1best,nbest,nbest-rescoring,whole-lattice-rescoring"
 
 
 def test_stages_0_to_3_then_rerun_skips(recipe):
@@ -63,7 +64,8 @@ def test_stages_4_and_5_train_decode_and_score(recipe):
 
     run_recipe(recipe, "--stage", "0", "--stop-stage", "3", *TINY)
     out = run_recipe(recipe, "--stage", "4", "--stop-stage", "5", *TINY, "--max-update", "3",
-                     "--encoder-preset", "xlsr_tiny", "--lm-scales", "0.5,1.0")  # fmt: skip
+                     "--encoder-preset", "xlsr_tiny", "--lm-scales", "0.5,1.0",
+                     "--methods", ALL_METHODS, "--test-sets", "dev test")  # fmt: skip
     exp = recipe / "exp" / "ctc"
     assert (exp / "config.yaml").exists() and (exp / "checkpoint-3.pt").exists()
     methods = ["ctc-greedy-search", "ctc-decoding", "1best", "nbest",
