@@ -61,6 +61,7 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p.add_argument("--output-beam", type=float, default=8.0)
     p.add_argument("--max-active-states", type=int, default=10000)
     p.add_argument("--max-duration", type=float, default=100.0)
+    p.add_argument("--cer", action="store_true", help="also score characters (CER)")
     return p.parse_args(argv)
 
 
@@ -183,7 +184,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 })  # fmt: skip
     rows = []
     for name, its in items.items():
-        score = write_results(out_dir / name, test_set, its)
+        score = write_results(out_dir / name, test_set, its, cer=args.cer)
         rows.append({"method": name, "wer": score["wer"]})
         logger.info("%s %s: WER %.2f%%", test_set, name, score["wer"])
     best = write_summary(out_dir / f"summary-{test_set}.txt", rows)

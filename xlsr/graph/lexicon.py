@@ -99,11 +99,17 @@ def prepare_lang_dir(
     Returns:
         counts: {"words": ..., "tokens": ..., "disambig": ...}
     """
+    lexicon = build_lexicon(tokenizer, words_by_lang)
+    return write_lang_dir(lang_dir, lexicon, tokenizer.tokens)
+
+
+def write_lang_dir(lang_dir: Pathlike, lexicon: Lexicon, base_tokens: Sequence[str]) -> Dict[str, int]:  # fmt: skip
+    """Writes tokens.txt (``base_tokens`` + #0, #1 ...), words.txt, lexicon.txt and
+    lexicon_disambig.txt for ``lexicon``."""
     lang_dir = Path(lang_dir)
     lang_dir.mkdir(parents=True, exist_ok=True)
-    lexicon = build_lexicon(tokenizer, words_by_lang)
     lexicon_disambig, max_disambig = add_disambig_symbols(lexicon)
-    tokens = list(tokenizer.tokens) + [f"#{i}" for i in range(max_disambig + 1)]
+    tokens = list(base_tokens) + [f"#{i}" for i in range(max_disambig + 1)]
     words = sorted({w for w, _ in lexicon} - {UNK})
     write_symbols(tokens, lang_dir / "tokens.txt")
     write_symbols(["<eps>", UNK, *words, "#0", "<s>", "</s>"], lang_dir / "words.txt")

@@ -140,4 +140,6 @@ def compute_ctc_loss(model: nn.Module, batch: Dict) -> Tuple[Tensor, Dict[str, f
         zero = sum(p.sum() for p in core.parameters() if p.requires_grad) * 0.0
         return zero, {"utterances": 0.0, "frames": 0.0, "tokens": 0.0, "infeasible": 0.0}
     log_probs, frames = model(batch["waveforms"].to(device), batch["lengths"].to(device))
-    return core.loss(log_probs, frames, batch["supervisions"]["targets"])
+    loss, info = core.loss(log_probs, frames, batch["supervisions"]["targets"])
+    info["audio_seconds"] = float(batch["lengths"].sum()) / 16000.0
+    return loss, info

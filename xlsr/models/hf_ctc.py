@@ -96,11 +96,9 @@ def prepare_hf_lang_dir(lang_dir: Pathlike, vocab: HfVocab, words: Iterable[str]
     Words with a character outside the vocabulary are left out (counted and logged); the
     case of the words follows the vocabulary's.
     """
-    from xlsr.data.tokenizer import write_symbols
-    from xlsr.graph.lexicon import UNK, add_disambig_symbols, write_lexicon
+    from xlsr.graph.lexicon import UNK, write_lang_dir
 
     lang_dir = Path(lang_dir)
-    lang_dir.mkdir(parents=True, exist_ok=True)
     upper = vocab.uppercase()
     lexicon, skipped = [], 0
     unk_token = next((t for t in vocab.tokens if t.lower() in ("<unk>", "[unk]")), None)
@@ -114,15 +112,9 @@ def prepare_hf_lang_dir(lang_dir: Pathlike, vocab: HfVocab, words: Iterable[str]
             skipped += 1
     if skipped:
         logger.warning("%d words use characters outside the model's vocabulary: left out", skipped)
-    lexicon_disambig, max_disambig = add_disambig_symbols(lexicon)
-    tokens = list(vocab.tokens) + [f"#{i}" for i in range(max_disambig + 1)]
-    word_list = sorted({w for w, _ in lexicon} - {UNK})
-    write_symbols(tokens, lang_dir / "tokens.txt")
-    write_symbols(["<eps>", UNK, *word_list, "#0", "<s>", "</s>"], lang_dir / "words.txt")
-    write_lexicon(lexicon, lang_dir / "lexicon.txt")
-    write_lexicon(lexicon_disambig, lang_dir / "lexicon_disambig.txt")
+    counts = write_lang_dir(lang_dir, lexicon, vocab.tokens)
     (lang_dir / "lang.json").write_text(json.dumps({"optional_tokens": [vocab.word_delimiter]}))
-    return {"words": len(word_list), "tokens": len(tokens), "skipped": skipped}
+    return {**counts, "skipped": skipped}
 
 
 def hf_words(texts: Iterable[str]) -> List[str]:

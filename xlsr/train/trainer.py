@@ -129,6 +129,7 @@ class Trainer:
         self.update, self.epoch, self.nonfinite, self.nonfinite_total = 0, 1, 0, 0
         self.averaged: Optional[Dict[str, torch.Tensor]] = None
         self.num_averaged = 0
+        self.audio_seconds = 0.0  # audio trained on in this run (for the throughput line)
         self.writer = self._tensorboard()
 
     # ------------------------------------------------------------------ set-up
@@ -311,6 +312,7 @@ class Trainer:
 
     def _after_update(self, info, grad_norm: float, lr: float, start: float) -> None:
         cfg = self.cfg
+        self.audio_seconds += info.get("audio_seconds", 0.0)
         if cfg.average_period > 0 and self.update % cfg.average_period == 0:
             self._update_average()
         if self.update % cfg.log_interval == 0 or self.update == 1:
@@ -340,14 +342,17 @@ class Trainer:
         elapsed = time.time() - start
         eta = elapsed / max(self.update, 1) * (self.cfg.max_update - self.update)
         frozen = " (encoder frozen)" if self.model.freeze_encoder else ""
+        speed = self.audio_seconds / max(elapsed, 1e-9)
         logger.info(
             "epoch %d update %d/%d loss %.4f lr %.2e grad_norm %.2f infeasible %d "
-            "elapsed %.0fs ETA %.0fs%s", self.epoch, self.update, self.cfg.max_update, loss, lr,
-            grad_norm, int(info.get("infeasible", 0)), elapsed, eta, frozen,
+            "%.1f audio-s/s elapsed %.0fs ETA %.0fs%s", self.epoch, self.update,
+            self.cfg.max_update, loss, lr, grad_norm, int(info.get("infeasible", 0)), speed,
+            elapsed, eta, frozen,
         )  # fmt: skip
         if self.writer is not None:
             for name, value in (("train/loss", loss), ("train/lr", lr),
-                                ("train/grad_norm", grad_norm)):  # fmt: skip
+                                ("train/grad_norm", grad_norm),
+                                ("train/audio_seconds_per_second", speed)):  # fmt: skip
                 self.writer.add_scalar(name, value, self.update)
 
     @torch.no_grad()
