@@ -13,6 +13,7 @@
 # Options (defaults below): --stage --stop-stage --num-utterances --max-number --languages --seed
 #   --num-jobs --vocab-size --model-type --per-language --lm-orders --modified-ctc
 #   --encoder-preset --xlsr-checkpoint --max-update --ctc-loss --methods --lm-scales
+#   --num-paths --search-beam --output-beam --max-active-states --test-sets
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -33,10 +34,9 @@ xlsr_checkpoint=""       # fairseq/HF XLS-R checkpoint to fine-tune instead
 max_update=800
 ctc_loss=k2              # k2 | torch
 exp_dir=exp/ctc
-# every method: ctc-greedy-search,ctc-decoding,1best,nbest,nbest-rescoring,whole-lattice-rescoring
-# (n-best sampling is slow on the CPU while the tiny model's lattices are wide)
-methods=ctc-greedy-search,ctc-decoding,1best,whole-lattice-rescoring
+methods=ctc-greedy-search,ctc-decoding,1best,nbest,nbest-rescoring,whole-lattice-rescoring
 lm_scales=0.1,0.3,0.5,0.7,1.0
+num_paths=100
 search_beam=12
 output_beam=5
 max_active_states=2000
@@ -118,7 +118,7 @@ if run_stage 5 "decode and score ($methods)"; then
   for t in $test_sets; do
     $PYTHON -m xlsr.bin.decode_ctc --exp-dir "$exp_dir" --lang-dir "$lang_dir" \
       --cuts "data/manifests/numbers_cuts_$t.jsonl.gz" --test-set "$t" --methods "$methods" \
-      --lm-scales "$lm_scales" --search-beam "$search_beam" --output-beam "$output_beam" \
+      --lm-scales "$lm_scales" --num-paths "$num_paths" --search-beam "$search_beam" --output-beam "$output_beam" \
       --max-active-states "$max_active_states"
     log "$t: $(sed -n 3p "$exp_dir/decode/summary-$t.txt")"
   done
