@@ -30,6 +30,7 @@ def recipe(tmp_path_factory):
         shutil.copy(RECIPE / name, work / name)
     for name in ("utils", "local"):
         (work / name).symlink_to(ROOT / name)
+    (work / "conf").symlink_to(RECIPE / "conf")
     return work
 
 
@@ -65,7 +66,8 @@ def test_stages_4_and_5_train_decode_and_score(recipe):
     run_recipe(recipe, "--stage", "0", "--stop-stage", "3", *TINY)
     out = run_recipe(recipe, "--stage", "4", "--stop-stage", "5", *TINY, "--max-update", "3",
                      "--encoder-preset", "xlsr_tiny", "--lm-scales", "0.5,1.0",
-                     "--methods", ALL_METHODS, "--test-sets", "dev test")  # fmt: skip
+                     "--methods", ALL_METHODS, "--test-sets", "dev test", "--num-paths", "5",
+                     "--search-beam", "8", "--output-beam", "3", "--max-active-states", "300")  # fmt: skip
     exp = recipe / "exp" / "ctc"
     assert (exp / "config.yaml").exists() and (exp / "checkpoint-3.pt").exists()
     methods = ["ctc-greedy-search", "ctc-decoding", "1best", "nbest",
