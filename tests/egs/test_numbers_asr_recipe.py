@@ -82,8 +82,10 @@ def test_stages_4_and_5_train_decode_and_score(recipe):
             assert {"id", "ref", "hyp", "lang", "duration"} <= set(first)
         assert (exp / "decode" / f"summary-{test_set}.txt").exists()
     assert "test:" in out  # the best WER per test set is logged
-    again = run_recipe(recipe, "--stage", "4", "--stop-stage", "4", *TINY)
-    assert "is trained, skipping" in again
+    again = run_recipe(recipe, "--stage", "4", "--stop-stage", "5", *TINY, "--lm-scales", "0.5,1.0",
+                       "--methods", ALL_METHODS, "--test-sets", "dev test", "--num-paths", "5",
+                       "--search-beam", "8", "--output-beam", "3", "--max-active-states", "300")  # fmt: skip
+    assert "is trained, skipping" in again and again.count("already decoded") == 2
 
 
 def test_unknown_option_and_help(recipe):

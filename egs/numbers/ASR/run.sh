@@ -116,11 +116,19 @@ fi
 
 if run_stage 5 "decode and score ($methods)"; then
   for t in $test_sets; do
+    # a finished decode of the same model and options is skipped
+    key=$(echo "$methods $lm_scales $num_paths $search_beam $output_beam $max_active_states" | md5sum | cut -c1-8)
+    marker="$exp_dir/decode/.done-$t-$key"
+    if [ -f "$marker" ] && [ "$marker" -nt "$exp_dir/.done" ]; then
+      log "$t already decoded with these options, skipping"
+      continue
+    fi
     $PYTHON -m xlsr.bin.decode_ctc --exp-dir "$exp_dir" --lang-dir "$lang_dir" \
       --cuts "data/manifests/numbers_cuts_$t.jsonl.gz" --test-set "$t" --methods "$methods" \
       --lm-scales "$lm_scales" --num-paths "$num_paths" --search-beam "$search_beam" --output-beam "$output_beam" \
       --max-active-states "$max_active_states"
     log "$t: $(sed -n 3p "$exp_dir/decode/summary-$t.txt")"
+    touch "$marker"
   done
 fi
 
