@@ -5,7 +5,7 @@ Usage:
         --train-cuts data/manifests/numbers_cuts_train.jsonl.gz \\
         --valid-cuts data/manifests/numbers_cuts_dev.jsonl.gz --exp-dir exp/ctc \\
         [--xlsr-checkpoint xlsr2_300m.pt | --encoder-preset xlsr_tiny] [--max-update 2000] ...
-    torchrun --nproc-per-node 2 -m xlsr.bin.train_ctc ...    # DDP
+    torchrun --nproc_per_node 2 -m xlsr.bin.train_ctc ...    # DDP (2 processes)
 
 Every field of TrainConfig (``--lr``, ``--max-update`` ...), DataConfig (``--data-*``),
 CtcConfig (``--ctc-*``) and the encoder's fine-tuning fields (``--enc-mask-prob`` ...) is an

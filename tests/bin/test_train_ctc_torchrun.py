@@ -1,0 +1,42 @@
+"""xlsr.bin.train_ctc under torchrun: 2 CPU processes (gloo), DDP sampler, rank-aware
+logging and checkpointing, then a resume of the finished run is a no-op."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from xlsr.data.tokenizer import TokenizerConfig, train_tokenizer
+from xlsr.testing.corpus import make_tiny_cutset
+from xlsr.train.checkpoint import load_checkpoint
+
+
+def test_two_process_torchrun_training(tmp_path):
+    if shutil.which("torchrun", path=str(Path(sys.executable).parent)) is None:
+        pytest.skip("torchrun is not installed next to this python")
+    cuts = make_tiny_cutset(tmp_path / "audio", n=8, durations=[1.0] * 8)
+    cuts.to_file(tmp_path / "cuts.jsonl.gz")
+    texts = {}
+    for c in cuts:
+        texts.setdefault(c.supervisions[0].language, []).append(c.supervisions[0].text)
+    train_tokenizer(texts, tmp_path / "lang" / "tokenizer", TokenizerConfig(model_type="char"))
+    torchrun = str(Path(sys.executable).parent / "torchrun")
+    cmd = [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "xlsr.bin.train_ctc",
+           "--lang-dir", str(tmp_path / "lang"), "--train-cuts", str(tmp_path / "cuts.jsonl.gz"),
+           "--exp-dir", str(tmp_path / "exp"), "--encoder-preset", "xlsr_tiny",
+           "--max-update", "3", "--update-freq", "1", "--freeze-finetune-updates", "0",
+           "--ctc-loss", "torch", "--lr", "1e-3", "--data-max-duration", "2.5",
+           "--data-min-cut-duration", "0.5", "--data-max-cut-duration", "2.0",
+           "--save-every-n", "0", "--log-interval", "1", "--tensorboard", "false"]  # fmt: skip
+    env = {"OMP_NUM_THREADS": "1", "PATH": str(Path(sys.executable).parent)}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ, **env})  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    exp = tmp_path / "exp"
+    logs = sorted(p.name for p in (exp / "log").glob("train-*.log"))
+    assert any(n.endswith("rank0.log") for n in logs) and any(n.endswith("rank1.log") for n in logs)
+    assert "world size 2" in next((exp / "log").glob("*rank0.log")).read_text()
+    state = load_checkpoint(exp / "checkpoint-3.pt")
+    assert state["trainer"]["update"] == 3 and (exp / "config.yaml").exists()
