@@ -27,7 +27,6 @@ from typing import List, Optional
 from xlsr.data.dataset import DataConfig, filter_cuts, make_dataloader
 from xlsr.data.tokenizer import Tokenizer
 from xlsr.models import PRESETS, XLSREncoder, load_encoder, preset
-from xlsr.models.checkpoint import ARCH_FIELDS
 from xlsr.models.config import EncoderConfig
 from xlsr.models.ctc import CtcConfig, CtcModel, compute_ctc_loss
 from xlsr.train.trainer import TrainConfig, Trainer, setup_distributed
@@ -46,9 +45,6 @@ class CutTargets:
     def __call__(self, cut) -> List[int]:
         sup = cut.supervisions[0]
         return self.tokenizer.encode(sup.text, sup.language)
-
-    def encode(self, text: str) -> List[int]:
-        return self.tokenizer.encode(text, None) if not self.tokenizer.config.per_language else []
 
 
 @dataclasses.dataclass
@@ -127,16 +123,11 @@ def make_loader(path, data_cfg: DataConfig, tokenizer: Tokenizer, enc_cfg: Encod
 
     cuts = load_manifest_lazy(path)
     targets = CutTargets(tokenizer)
-    encode = None if tokenizer.config.per_language else targets.encode
+    # the CTC feasibility filter needs text -> ids; per-language tokenizers need the language
+    encode = None if tokenizer.config.per_language else tokenizer.encode
     cuts, _ = filter_cuts(cuts, data_cfg, encode=encode, conv_layers=enc_cfg.conv_layers,
                           train=train)  # fmt: skip
     return make_dataloader(cuts, data_cfg, train, target_fn=targets)
-
-
-def encoder_config_from_run(run_config: dict) -> EncoderConfig:
-    d = dict(run_config["encoder"])
-    assert set(d) >= ARCH_FIELDS
-    return EncoderConfig.from_dict(d)
 
 
 if __name__ == "__main__":
