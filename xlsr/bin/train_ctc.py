@@ -29,7 +29,7 @@ from xlsr.data.tokenizer import Tokenizer
 from xlsr.models import PRESETS, XLSREncoder, load_encoder, preset
 from xlsr.models.config import EncoderConfig
 from xlsr.models.ctc import CtcConfig, CtcModel, compute_ctc_loss
-from xlsr.train.trainer import TrainConfig, Trainer, setup_distributed
+from xlsr.train.trainer import TrainConfig, Trainer, seed_everything, setup_distributed
 from xlsr.utils import config as C
 from xlsr.utils.logging import setup_logging
 
@@ -99,6 +99,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     tokenizer = Tokenizer(Path(args.lang_dir) / "tokenizer")
     ctc_cfg = C.from_args(CtcConfig, args, {**yaml_cfg.get("ctc", {}),
                                             "vocab_size": tokenizer.vocab_size}, prefix="ctc_")  # fmt: skip
+    seed_everything(train_cfg.seed)  # the model's initialisation follows --seed too
     encoder = build_encoder(args, overrides)
     model = CtcModel(encoder, ctc_cfg)
     run_config = {
