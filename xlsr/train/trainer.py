@@ -225,8 +225,8 @@ class Trainer:
     # ------------------------------------------------------------------ training
     def fit(self) -> None:
         """Trains to ``max_update`` (or ``max_epochs``), resuming from ``exp_dir`` first."""
-        self.resume()
-        seed_everything(self.cfg.seed + self.update) if self.update == 0 else None
+        if not self.resume():  # a resumed run continues its saved RNG streams instead
+            seed_everything(self.cfg.seed)
         start = time.time()
         while self.update < self.cfg.max_update and self.epoch <= self.cfg.max_epochs:
             if self.sampler is not None:
