@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from xlsr.models.ctc import CtcConfig, CtcModel, greedy_tokens, torch_ctc_loss
+from xlsr.decode.ctc import greedy_search
+from xlsr.models.ctc import CtcConfig, CtcModel, torch_ctc_loss
 from xlsr.testing.checkpoints import padded_batch, random_encoder, tiny_config
 
 
@@ -59,5 +60,5 @@ def test_greedy_collapses_repeats_and_blanks():
     lp = torch.full((1, 7, 4), -10.0)
     for t, tok in enumerate([1, 1, 0, 1, 2, 2, 0]):
         lp[0, t, tok] = 0.0
-    assert greedy_tokens(lp, torch.tensor([7])) == [[1, 1, 2]]
-    assert greedy_tokens(lp, torch.tensor([2])) == [[1]]
+    assert greedy_search(lp, torch.tensor([7])) == [[1, 1, 2]]
+    assert greedy_search(lp, torch.tensor([2])) == [[1]]

@@ -38,7 +38,6 @@ from xlsr.decode.graph_search import (
     SearchConfig,
     best_path_words,
     k2_lattice,
-    path_ids,
     restore_order,
 )
 from xlsr.graph.k2_utils import require_k2
@@ -96,11 +95,6 @@ def _check_G(method: str, G4: k2.Fsa, log_probs: Tensor) -> None:
             "prepare it with prepare_rescoring_G"
         )
     _check_graph(method, "G4", G4, log_probs)
-
-
-_restore_order = restore_order
-_path_ids = path_ids
-_best_paths = best_path_words
 
 
 def greedy_search(log_probs: Tensor, lengths: Tensor, blank: int = 0) -> List[List[int]]:
@@ -161,7 +155,7 @@ def ctc_decoding(
         )
     H = _ctc_topo(int(max_token_id), bool(modified), str(log_probs.device))
     lattice, order = k2_lattice(H, log_probs.float(), lengths, cfg)
-    return _best_paths(lattice, order)
+    return best_path_words(lattice, order)
 
 
 def one_best(
@@ -182,7 +176,7 @@ def one_best(
     lengths = _check_inputs("one_best", log_probs, lengths)
     _check_graph("one_best", "HLG", HLG, log_probs)
     lattice, order = k2_lattice(HLG, log_probs.float(), lengths, cfg)
-    return _best_paths(lattice, order)
+    return best_path_words(lattice, order)
 
 
 def _check_nbest_args(method: str, num_paths: int, nbest_scale: float) -> None:
@@ -299,7 +293,7 @@ def nbest(
     if not any(seqs):
         return [[] for _ in seqs]
     best = _best_alignments(lattice, seqs)
-    return _restore_order(_pick_best(seqs, _fsa_sums(best, best.scores)), order)
+    return restore_order(_pick_best(seqs, _fsa_sums(best, best.scores)), order)
 
 
 def _with_lm_scores(HLG: k2.Fsa) -> k2.Fsa:
@@ -369,7 +363,7 @@ def nbest_rescoring(
     best = _best_alignments(lattice, seqs)
     am = _fsa_sums(best, best.scores) - _fsa_sums(best, best.lm_scores)
     lm = _lm_scores_of(G4, seqs).to(am.device)
-    return {f"lm_scale_{s}": _restore_order(_pick_best(seqs, am + s * lm), order) for s in scales}
+    return {f"lm_scale_{s}": restore_order(_pick_best(seqs, am + s * lm), order) for s in scales}
 
 
 def whole_lattice_rescoring(
@@ -415,7 +409,7 @@ def whole_lattice_rescoring(
     out = {}
     for s in scales:
         rescored.scores = am + s * lm
-        out[f"lm_scale_{s}"] = _best_paths(rescored, order, "labels")  # labels: G's words
+        out[f"lm_scale_{s}"] = best_path_words(rescored, order, "labels")  # labels: G's words
     return out
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -119,16 +119,6 @@ def k2_ctc_loss(log_probs: Tensor, frames: Tensor, targets, compiler, output_bea
     per_utt = torch.empty_like(sorted_loss)
     per_utt[order.to(per_utt.device)] = sorted_loss
     return per_utt
-
-
-def greedy_tokens(log_probs: Tensor, frames: Tensor) -> List[List[int]]:
-    """Argmax, collapse repeats, drop blanks: token ids per utterance."""
-    best = log_probs.argmax(-1).cpu()
-    out = []
-    for row, n in zip(best, frames.cpu().tolist()):
-        seq = torch.unique_consecutive(row[:n]).tolist()
-        out.append([t for t in seq if t != 0])
-    return out
 
 
 def compute_ctc_loss(model: nn.Module, batch: Dict) -> Tuple[Tensor, Dict[str, float]]:
