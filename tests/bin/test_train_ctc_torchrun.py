@@ -1,5 +1,5 @@
 """xlsr.bin.train_ctc under torchrun: 2 CPU processes (gloo), DDP sampler, rank-aware
-logging and checkpointing, then a resume of the finished run is a no-op."""
+logging and checkpointing; DDP, and FSDP with activation checkpointing where torch has it."""
 
 import shutil
 import subprocess
@@ -11,9 +11,13 @@ import pytest
 from xlsr.data.tokenizer import TokenizerConfig, train_tokenizer
 from xlsr.testing.corpus import make_tiny_cutset
 from xlsr.train.checkpoint import load_checkpoint
+from xlsr.train.fsdp import fsdp_available
 
 
-def test_two_process_torchrun_training(tmp_path):
+@pytest.mark.parametrize("distributed", ["ddp", "fsdp"])
+def test_two_process_torchrun_training(tmp_path, distributed):
+    if distributed == "fsdp" and not fsdp_available():
+        pytest.skip("FSDP (fully_shard) needs torch >= 2.6")
     if shutil.which("torchrun", path=str(Path(sys.executable).parent)) is None:
         pytest.skip("torchrun is not installed next to this python")
     cuts = make_tiny_cutset(tmp_path / "audio", n=8, durations=[1.0] * 8)
@@ -29,7 +33,9 @@ def test_two_process_torchrun_training(tmp_path):
            "--max-update", "3", "--update-freq", "1", "--freeze-finetune-updates", "0",
            "--ctc-loss", "torch", "--lr", "1e-3", "--data-max-duration", "2.5",
            "--data-min-cut-duration", "0.5", "--data-max-cut-duration", "2.0",
-           "--save-every-n", "0", "--log-interval", "1", "--tensorboard", "false"]  # fmt: skip
+           "--save-every-n", "0", "--log-interval", "1", "--tensorboard", "false",
+           "--distributed", distributed,
+           "--enc-checkpoint-activations", str(distributed == "fsdp").lower()]  # fmt: skip
     env = {"OMP_NUM_THREADS": "1", "PATH": str(Path(sys.executable).parent)}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
                           env={**__import__("os").environ, **env})  # fmt: skip
@@ -40,3 +46,5 @@ def test_two_process_torchrun_training(tmp_path):
     assert "world size 2" in next((exp / "log").glob("*rank0.log")).read_text()
     state = load_checkpoint(exp / "checkpoint-3.pt")
     assert state["trainer"]["update"] == 3 and (exp / "config.yaml").exists()
+    assert state["config"]["train"]["distributed"] == distributed
+    assert not any("_fsdp" in k or "module." in k for k in state["model"])  # plain key names

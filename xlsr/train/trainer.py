@@ -1,7 +1,7 @@
 """The trainer shared by every head and recipe: fine-tuning as fairseq's XLS-R
 ``finetune.yaml`` does it (Adam, tri-stage LR, frozen encoder for the first updates, update
 frequency, sentence-averaged loss, mixed precision), on one CPU/GPU or under torchrun
-(DDP), with full-state checkpoints, resume, averaging and TensorBoard.
+(DDP, or FSDP for the 2B model), with full-state checkpoints, resume, averaging and TensorBoard.
 
 A task supplies ``loss_fn(model, batch) -> (loss_sum, info)``; ``info`` holds at least
 ``utterances`` and ``frames`` (the normalisers) and may add counters to log.
@@ -24,6 +24,7 @@ import torch.distributed as dist
 from torch import nn
 
 from xlsr.train import checkpoint as ckpt
+from xlsr.train import fsdp
 from xlsr.train.schedule import TriStageSchedule
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,9 @@ class TrainConfig:
     max_nonfinite: int = 20  # consecutive non-finite updates before training stops
     tensorboard: bool = True
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1"
+    # under torchrun: "ddp" (replicated model) or "fsdp" (sharded per Transformer layer, for
+    # XLS-R 1B/2B; add the encoder's checkpoint_activations to recompute activations)
+    distributed: str = "ddp"
 
 
 def setup_distributed() -> Tuple[int, int, int]:
@@ -118,14 +122,15 @@ class Trainer:
         self.model = model.to(self.device)
         self.train_loader, self.sampler, self.valid_loader = train_loader, sampler, valid_loader
         self.exp_dir = Path(cfg.exp_dir)
-        self.ddp_model = self._wrap(self.model)
+        self.fsdp = self.world > 1 and cfg.distributed == "fsdp"
+        self.ddp_model = self._wrap(self.model)  # under FSDP the model itself, sharded
         self.optimizer = torch.optim.Adam(
             self.model.parameters(), lr=cfg.lr, betas=tuple(cfg.adam_betas), eps=cfg.adam_eps,
             weight_decay=cfg.weight_decay,
         )  # fmt: skip
         self.schedule = TriStageSchedule(cfg.lr, cfg.max_update, cfg.phase_ratio,
                                          cfg.init_lr_scale, cfg.final_lr_scale)  # fmt: skip
-        self.scaler = torch.cuda.amp.GradScaler(enabled=cfg.amp == "fp16")
+        self.scaler = self._grad_scaler()
         self.update, self.epoch, self.nonfinite, self.nonfinite_total = 0, 1, 0, 0
         self.averaged: Optional[Dict[str, torch.Tensor]] = None
         self.num_averaged = 0
@@ -142,13 +147,24 @@ class Trainer:
         return torch.device("cpu")
 
     def _wrap(self, model: nn.Module) -> nn.Module:
+        if self.cfg.distributed not in ("ddp", "fsdp"):
+            raise ValueError(f"distributed must be 'ddp' or 'fsdp', got {self.cfg.distributed!r}")
         if self.world <= 1:
             return model
+        if self.fsdp:
+            return fsdp.shard_model(model)
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [self.device.index] if self.device.type == "cuda" else None
         # LayerDrop and the frozen encoder leave parameters without gradients in some steps.
         return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
+
+    def _grad_scaler(self):
+        if self.fsdp:  # the gradients are sharded: the inf check must all-reduce
+            from torch.distributed.fsdp.sharded_grad_scaler import ShardedGradScaler
+
+            return ShardedGradScaler(enabled=self.cfg.amp == "fp16")
+        return torch.cuda.amp.GradScaler(enabled=self.cfg.amp == "fp16")
 
     def _tensorboard(self):
         if not self.cfg.tensorboard or self.rank != 0:
@@ -169,10 +185,18 @@ class Trainer:
         return torch.autocast(device_type=self.device.type, dtype=dtype)
 
     # ------------------------------------------------------------------ state
+    def _model_state(self) -> Dict[str, torch.Tensor]:
+        """The full model state (under FSDP: gathered, on rank 0 only; every rank calls)."""
+        return fsdp.full_model_state(self.model) if self.fsdp else self.model.state_dict()
+
     def state_dict(self) -> Dict[str, Any]:
+        """The full training state; under FSDP a collective, complete on rank 0 only."""
+        if self.fsdp:
+            model_optim = fsdp.full_state(self.model, self.optimizer)
+        else:
+            model_optim = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}  # fmt: skip
         return {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            **model_optim,
             "scaler": self.scaler.state_dict(),
             "sampler": self.sampler.state_dict() if self.sampler is not None else None,
             "rng": _rng_state(),
@@ -188,8 +212,11 @@ class Trainer:
         }
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        if self.fsdp:
+            fsdp.load_full_state(self.model, self.optimizer, state["model"], state["optimizer"])
+        else:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
         if self.sampler is not None and state.get("sampler") is not None:
             self.sampler.load_state_dict(state["sampler"])
@@ -213,9 +240,10 @@ class Trainer:
         return True
 
     def save(self, name: str) -> None:
+        state = self.state_dict()  # every rank: FSDP gathers the shards
         if self.rank != 0:
             return
-        ckpt.save_atomic(self.state_dict(), self.exp_dir / name)
+        ckpt.save_atomic(state, self.exp_dir / name)
         if self.averaged is not None:
             ckpt.save_atomic({"model": self.averaged, "config": self.run_config,
                               "update": self.update}, self.exp_dir / "averaged.pt")  # fmt: skip
@@ -290,7 +318,9 @@ class Trainer:
         for p in params:
             p.grad.mul_(scale)
         max_norm = self.cfg.clip_norm if self.cfg.clip_norm > 0 else float("inf")
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm)) if params else 0.0
+        # under FSDP the gradients are shards and the norm is over all of them (a collective)
+        norm = torch.nn.utils.clip_grad_norm_(params, max_norm) if params else torch.zeros(())
+        grad_norm = fsdp.local_value(norm)
         if not math.isfinite(grad_norm) or not math.isfinite(info.get("loss", 0.0)):
             self.nonfinite += 1
             self.nonfinite_total += 1
@@ -324,7 +354,10 @@ class Trainer:
 
     def _update_average(self) -> None:
         """Running mean of the weights sampled every ``average_period`` updates."""
-        current = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+        state = self._model_state()
+        if self.fsdp and self.rank != 0:  # rank 0 alone holds (and saves) the average
+            return
+        current = {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
         self.num_averaged += 1
         if self.averaged is None:
             self.averaged = current
