@@ -6,14 +6,16 @@
 #   stage 1: lhotse manifests, cuts, Kaldi dirs    -> data/manifests/
 #   stage 2: tokenizer, lexicon, L, n-gram LMs, G  -> data/lang_bpe_<vocab_size>/
 #   stage 3: graphs LG.pt, HLG.pt, HLG.fst         -> data/lang_bpe_<vocab_size>/
-#   stage 4: train the CTC model (k2 CTC loss)      -> exp/ctc/
-#   stage 5: decode dev and test with every method, score -> exp/ctc/decode/
+#   stage 4: train the model: --head ctc (k2 CTC loss) or transducer (k2 pruned RNN-T loss)
+#                                                   -> exp/<head>/
+#   stage 5: decode dev and test with every method of the head, score -> exp/<head>/decode/
 # Finished stages are skipped (.done markers); each stage logs to exp/log/.
 #
 # Options (defaults below): --stage --stop-stage --num-utterances --max-number --languages --seed
-#   --num-jobs --vocab-size --model-type --per-language --lm-orders --modified-ctc
-#   --encoder-preset --xlsr-checkpoint --max-update --ctc-loss --methods --lm-scales
-#   --num-paths --search-beam --output-beam --max-active-states --test-sets
+#   --num-jobs --vocab-size --model-type --per-language --lm-orders --modified-ctc --head
+#   --encoder-preset --xlsr-checkpoint --max-update --exp-dir --methods --test-sets
+#   CTC: --ctc-loss --lm-scales --num-paths --search-beam --output-beam --max-active-states
+#   transducer: --beam-size --beam --max-contexts --max-states --ngram-lm-scales --num-paths
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -29,24 +31,39 @@ model_type=char          # char | unigram | bpe (char learns fastest for the tin
 per_language=false       # one tokenizer per language (token table = union)
 lm_orders=3,4            # first-pass G (3-gram) and the rescoring G (4-gram)
 modified_ctc=false
+head=ctc                 # ctc | transducer (conf/train_<head>.yaml)
 encoder_preset=xlsr_mini # the tiny from-scratch encoder (no pretrained weights offline)
 xlsr_checkpoint=""       # fairseq/HF XLS-R checkpoint to fine-tune instead
-max_update=800
+max_update=1600
+exp_dir=""               # default exp/<head>
+methods=""               # default: every method of the head
+test_sets="test"         # "dev test" for both
+# CTC decoding
 ctc_loss=k2              # k2 | torch
-exp_dir=exp/ctc
-methods=ctc-greedy-search,ctc-decoding,1best,nbest,nbest-rescoring,whole-lattice-rescoring
 lm_scales=0.1,0.3,0.5,0.7,1.0
-num_paths=100
+num_paths=100            # n-best paths (CTC nbest*, transducer fast_beam_search_nbest_LG)
 search_beam=12
 output_beam=5
 max_active_states=2000
-test_sets="test"         # "dev test" for both
+# transducer decoding
+beam_size=4              # modified_beam_search
+beam=20                  # fast_beam_search*: search beam
+max_contexts=8
+max_states=64
+ngram_lm_scales=0.01,0.1,0.3   # fast_beam_search_nbest_LG: LG weights
 
 . ./path.sh
 . utils/lib.sh
 . utils/parse_options.sh
 
 if [ "$model_type" = char ]; then lang_dir=data/lang_char; else lang_dir=data/lang_bpe_${vocab_size}; fi
+case "$head" in
+  ctc) all_methods=ctc-greedy-search,ctc-decoding,1best,nbest,nbest-rescoring,whole-lattice-rescoring ;;
+  transducer) all_methods=greedy_search,modified_beam_search,fast_beam_search,fast_beam_search_nbest_LG ;;
+  *) echo "$0: --head must be ctc or transducer, got '$head'" >&2; exit 1 ;;
+esac
+[ -n "$exp_dir" ] || exp_dir=exp/$head
+[ -n "$methods" ] || methods=$all_methods
 mkdir -p exp/log
 
 if run_stage 0 "synthesise the numbers corpus"; then
@@ -98,35 +115,41 @@ if run_stage 3 "graphs LG, HLG and HLG.fst in $lang_dir"; then
   fi
 fi
 
-if run_stage 4 "train the CTC model in $exp_dir"; then
+if run_stage 4 "train the $head model in $exp_dir"; then
   if [ -f "$exp_dir/.done" ]; then
     log "$exp_dir is trained, skipping (delete $exp_dir/.done to train again)"
   else
     extra=()
     [ -n "$xlsr_checkpoint" ] && extra+=(--xlsr-checkpoint "$xlsr_checkpoint")
+    [ "$head" = ctc ] && extra+=(--ctc-loss "$ctc_loss")
     # an interrupted run resumes from the newest checkpoint in $exp_dir
-    $PYTHON -m xlsr.bin.train_ctc --config conf/train_ctc.yaml --lang-dir "$lang_dir" \
+    $PYTHON -m xlsr.bin.train_$head --config conf/train_$head.yaml --lang-dir "$lang_dir" \
       --train-cuts data/manifests/numbers_cuts_train.jsonl.gz \
       --valid-cuts data/manifests/numbers_cuts_dev.jsonl.gz --exp-dir "$exp_dir" \
-      --encoder-preset "$encoder_preset" --max-update "$max_update" --ctc-loss "$ctc_loss" \
-      "${extra[@]+"${extra[@]}"}"
+      --encoder-preset "$encoder_preset" --max-update "$max_update" "${extra[@]+"${extra[@]}"}"
     touch "$exp_dir/.done"
   fi
 fi
 
 if run_stage 5 "decode and score ($methods)"; then
+  if [ "$head" = ctc ]; then
+    opts=(--lm-scales "$lm_scales" --num-paths "$num_paths" --search-beam "$search_beam"
+          --output-beam "$output_beam" --max-active-states "$max_active_states")
+  else
+    opts=(--beam-size "$beam_size" --beam "$beam" --max-contexts "$max_contexts"
+          --max-states "$max_states" --ngram-lm-scales "$ngram_lm_scales" --num-paths "$num_paths")
+  fi
   for t in $test_sets; do
     # a finished decode of the same model and options is skipped
-    key=$(echo "$methods $lm_scales $num_paths $search_beam $output_beam $max_active_states" | md5sum | cut -c1-8)
+    key=$(echo "$methods ${opts[*]}" | md5sum | cut -c1-8)
     marker="$exp_dir/decode/.done-$t-$key"
     if [ -f "$marker" ] && [ "$marker" -nt "$exp_dir/.done" ]; then
       log "$t already decoded with these options, skipping"
       continue
     fi
-    $PYTHON -m xlsr.bin.decode_ctc --exp-dir "$exp_dir" --lang-dir "$lang_dir" \
+    $PYTHON -m xlsr.bin.decode_$head --exp-dir "$exp_dir" --lang-dir "$lang_dir" \
       --cuts "data/manifests/numbers_cuts_$t.jsonl.gz" --test-set "$t" --methods "$methods" \
-      --lm-scales "$lm_scales" --num-paths "$num_paths" --search-beam "$search_beam" --output-beam "$output_beam" \
-      --max-active-states "$max_active_states"
+      "${opts[@]}"
     log "$t: $(sed -n 3p "$exp_dir/decode/summary-$t.txt")"
     touch "$marker"
   done
