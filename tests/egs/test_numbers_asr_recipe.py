@@ -1,4 +1,5 @@
-"""egs/numbers/ASR/run.sh stages 0-3 at a tiny size, in a scratch copy of the recipe."""
+"""egs/numbers/ASR/run.sh at a tiny size, in a scratch copy of the recipe: stages 0-3, then
+stages 4-5 with the CTC head and with the transducer head."""
 
 import os
 import shutil
@@ -86,6 +87,31 @@ def test_stages_4_and_5_train_decode_and_score(recipe):
                        "--methods", ALL_METHODS, "--test-sets", "dev test", "--num-paths", "5",
                        "--search-beam", "8", "--output-beam", "3", "--max-active-states", "300")  # fmt: skip
     assert "is trained, skipping" in again and again.count("already decoded") == 2
+
+
+def test_transducer_head_stages_4_and_5(recipe):
+    # --head transducer: k2 pruned RNN-T training, then the four transducer methods write
+    # contract-3 files beside (not over) the CTC results
+    pytest.importorskip("k2", reason="k2: the pruned RNN-T loss needs the k2 lane")
+    import json
+
+    from xlsr.scoring.results import recount
+
+    run_recipe(recipe, "--stage", "0", "--stop-stage", "3", *TINY)
+    out = run_recipe(recipe, "--stage", "4", "--stop-stage", "5", *TINY, "--head", "transducer",
+                     "--max-update", "3", "--encoder-preset", "xlsr_tiny", "--num-paths", "5",
+                     "--beam", "4", "--max-states", "8", "--max-contexts", "4",
+                     "--ngram-lm-scales", "0.01,0.3")  # fmt: skip
+    exp = recipe / "exp" / "transducer"
+    assert (exp / "checkpoint-3.pt").exists()
+    assert "transducer:" in (exp / "config.yaml").read_text()
+    for method in ("greedy_search", "modified_beam_search", "fast_beam_search",
+                   "fast_beam_search_nbest_LG/ngram_lm_scale_0.01",
+                   "fast_beam_search_nbest_LG/ngram_lm_scale_0.3"):  # fmt: skip
+        d = exp / "decode" / method
+        score = json.loads((d / "score-test.json").read_text())
+        assert recount(d / "hyps-test.jsonl")["wer"] == pytest.approx(score["wer"]), method
+    assert "test:" in out and (exp / "decode" / "summary-test.txt").exists()
 
 
 def test_unknown_option_and_help(recipe):

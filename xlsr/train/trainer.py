@@ -290,6 +290,8 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.model.freeze_encoder = self.update < self.cfg.freeze_finetune_updates
+        if hasattr(self.model, "num_updates"):  # heads with loss warm-up (transducer)
+            self.model.num_updates = self.update
         info_sum: Dict[str, float] = {}
         for i, batch in enumerate(batches):
             sync = i == len(batches) - 1 or self.world <= 1
