@@ -238,7 +238,7 @@ BAD_INPUTS = [
      r"encoder_out_lens must be \(batch,\) = \(2,\), got \(1,\)"),
     (_X, torch.tensor([11]), {}, r"encoder_out_lens must lie in \[1, 10\].*got \[11\]"),
     (_X, torch.tensor([0]), {}, r"encoder_out_lens must lie in \[1, 10\]"),
-    (_X, torch.tensor([9.5]), {}, "encoder_out_lens must hold frame counts, got torch.float"),
+    (_X, torch.tensor([9.5]), {}, "encoder_out_lens must hold integer frame counts, got torch.float"),
 ]  # fmt: skip
 
 

@@ -37,6 +37,7 @@ from torch import Tensor
 from xlsr.decode.graph_search import (
     SearchConfig,
     best_path_words,
+    check_batch,
     k2_lattice,
     restore_order,
 )
@@ -51,24 +52,7 @@ WordSeq = Tuple[int, ...]
 
 def _check_inputs(method: str, log_probs: Tensor, lengths) -> Tensor:
     """Checks the batch; returns ``lengths`` as a 1-D int64 CPU tensor."""
-    if not isinstance(log_probs, Tensor) or log_probs.dim() != 3:
-        found = tuple(log_probs.shape) if isinstance(log_probs, Tensor) else type(log_probs)
-        raise ValueError(f"{method}: log_probs must be (batch, frames, tokens), got {found}")
-    lengths = torch.as_tensor(lengths).cpu()
-    if lengths.dim() != 1 or lengths.shape[0] != log_probs.shape[0]:
-        raise ValueError(
-            f"{method}: lengths must be (batch,) = ({log_probs.shape[0]},), got "
-            f"{tuple(lengths.shape)}"
-        )
-    if lengths.dtype.is_floating_point or lengths.dtype == torch.bool:
-        raise ValueError(f"{method}: lengths must hold integer frame counts, got {lengths.dtype}")
-    frames = log_probs.shape[1]
-    if lengths.numel() and (lengths.min() < 1 or lengths.max() > frames):
-        raise ValueError(
-            f"{method}: lengths must lie in [1, {frames}] (frames of log_probs), got "
-            f"{lengths.tolist()}"
-        )
-    return lengths.long()
+    return check_batch(method, log_probs, lengths, ("log_probs", "tokens", "lengths"))
 
 
 def _check_lm_scales(method: str, lm_scales: Sequence[float]) -> List[float]:

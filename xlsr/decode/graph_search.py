@@ -7,13 +7,42 @@ tokens and whose output labels are words.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Union
+from typing import List, Optional, Tuple, Union
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from xlsr.graph.k2_utils import require_k2
+
+
+def check_batch(method: str, x: Tensor, lengths, names: Tuple[str, str, str]) -> Tensor:
+    """Checks a decoding batch: ``x`` (batch, frames, channels) and ``lengths`` (batch,)
+    integer frame counts in [1, frames]; returns ``lengths`` as a 1-D int64 CPU tensor.
+
+    Args:
+        method: named first in every error message.
+        names: (name of x, name of its last axis, name of lengths) for the messages, e.g.
+            ("log_probs", "tokens", "lengths").
+    """
+    x_name, channels, len_name = names
+    if not isinstance(x, Tensor) or x.dim() != 3:
+        found = tuple(x.shape) if isinstance(x, Tensor) else type(x)
+        raise ValueError(f"{method}: {x_name} must be (batch, frames, {channels}), got {found}")
+    lengths = torch.as_tensor(lengths).cpu()
+    if lengths.dim() != 1 or lengths.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"{method}: {len_name} must be (batch,) = ({x.shape[0]},), got {tuple(lengths.shape)}"
+        )
+    if lengths.dtype.is_floating_point or lengths.dtype == torch.bool:
+        raise ValueError(f"{method}: {len_name} must hold integer frame counts, got {lengths.dtype}")  # fmt: skip
+    frames = x.shape[1]
+    if lengths.numel() and (lengths.min() < 1 or lengths.max() > frames):
+        raise ValueError(
+            f"{method}: {len_name} must lie in [1, {frames}] (frames of {x_name}), got "
+            f"{lengths.tolist()}"
+        )
+    return lengths.long()
 
 
 @dataclass

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
+from xlsr.decode.graph_search import best_path_words, check_batch
 from xlsr.graph.k2_utils import require_k2
 
 if TYPE_CHECKING:
@@ -49,29 +50,14 @@ TokenSeq = Tuple[int, ...]
 
 def _check_inputs(method: str, model: nn.Module, encoder_out: Tensor, encoder_out_lens) -> Tensor:
     """Checks the batch against the model; returns the lengths as a 1-D int64 CPU tensor."""
-    if not isinstance(encoder_out, Tensor) or encoder_out.dim() != 3:
-        found = tuple(encoder_out.shape) if isinstance(encoder_out, Tensor) else type(encoder_out)
-        raise ValueError(f"{method}: encoder_out must be (batch, frames, encoder_dim), got {found}")
+    names = ("encoder_out", "encoder_dim", "encoder_out_lens")
+    lens = check_batch(method, encoder_out, encoder_out_lens, names)
     dim = model.joiner.encoder_proj.in_features
     if encoder_out.shape[2] != dim:
         raise ValueError(
             f"{method}: encoder_out has {encoder_out.shape[2]} channels, the joiner expects {dim}"
         )
-    lens = torch.as_tensor(encoder_out_lens).cpu()
-    if lens.dim() != 1 or lens.shape[0] != encoder_out.shape[0]:
-        raise ValueError(
-            f"{method}: encoder_out_lens must be (batch,) = ({encoder_out.shape[0]},), got "
-            f"{tuple(lens.shape)}"
-        )
-    if lens.dtype.is_floating_point or lens.dtype == torch.bool:
-        raise ValueError(f"{method}: encoder_out_lens must hold frame counts, got {lens.dtype}")
-    frames = encoder_out.shape[1]
-    if lens.numel() and (lens.min() < 1 or lens.max() > frames):
-        raise ValueError(
-            f"{method}: encoder_out_lens must lie in [1, {frames}] (frames of encoder_out), got "
-            f"{lens.tolist()}"
-        )
-    return lens.long()
+    return lens
 
 
 def _check_positive(method: str, **values: float) -> None:
@@ -349,7 +335,6 @@ def fast_beam_search_one_best(
     Returns:
         Token ids per utterance (no blanks), in batch order; [] where no path survived.
     """
-    from xlsr.decode.graph_search import best_path_words
 
     lattice = fast_beam_search_lattice(
         model, decoding_graph, encoder_out, encoder_out_lens, beam, max_states, max_contexts,
