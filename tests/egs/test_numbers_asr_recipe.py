@@ -112,6 +112,12 @@ def test_transducer_head_stages_4_and_5(recipe):
         score = json.loads((d / "score-test.json").read_text())
         assert recount(d / "hyps-test.jsonl")["wer"] == pytest.approx(score["wer"]), method
     assert "test:" in out and (exp / "decode" / "summary-test.txt").exists()
+    # the CTC decoder refuses a transducer model with a clear message
+    wrong = subprocess.run([sys.executable, "-m", "xlsr.bin.decode_ctc", "--exp-dir", str(exp),
+                            "--lang-dir", str(recipe / "data" / "lang_bpe_60"), "--cuts",
+                            str(recipe / "data" / "manifests" / "numbers_cuts_test.jsonl.gz")],
+                           capture_output=True, text=True)  # fmt: skip
+    assert wrong.returncode != 0 and "not a CTC model (head 'transducer')" in wrong.stderr
 
 
 def test_unknown_option_and_help(recipe):

@@ -51,6 +51,9 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
 def load_model(args) -> CtcModel:
     state = model_weights(args)
     run = state["config"]
+    if "ctc" not in run:
+        raise SystemExit(f"{args.exp_dir}: not a CTC model (head {run.get('head')!r}); "
+                         f"decode it with xlsr.bin.decode_{run.get('head')}")  # fmt: skip
     enc_cfg = EncoderConfig.from_dict(run["encoder"])
     model = CtcModel(XLSREncoder(enc_cfg), CtcConfig(**dict(run["ctc"])))
     model.load_state_dict(state["model"])

@@ -50,8 +50,9 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
 def load_model(args) -> TransducerModel:
     state = model_weights(args)
     run = state["config"]
-    if run.get("head", "transducer") != "transducer" or "transducer" not in run:
-        raise SystemExit(f"{args.exp_dir}: not a transducer model (head {run.get('head')!r})")
+    if "transducer" not in run:
+        raise SystemExit(f"{args.exp_dir}: not a transducer model (head {run.get('head', 'ctc')!r}); "
+                         f"decode it with xlsr.bin.decode_{run.get('head', 'ctc')}")  # fmt: skip
     enc = XLSREncoder(EncoderConfig.from_dict(run["encoder"]))
     model = TransducerModel(enc, TransducerConfig(**dict(run["transducer"])))
     model.load_state_dict(state["model"])
