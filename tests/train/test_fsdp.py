@@ -14,10 +14,10 @@ from tests.train.test_trainer import config, make_batches
 from xlsr.models.ctc import CtcConfig, CtcModel, compute_ctc_loss
 from xlsr.testing.checkpoints import random_encoder, tiny_config
 from xlsr.train import checkpoint as ckpt
-from xlsr.train.fsdp import fsdp_available
+from xlsr.train.fsdp import fsdp_available, shard_model
 from xlsr.train.trainer import Trainer
 
-pytestmark = pytest.mark.skipif(
+needs_fsdp = pytest.mark.skipif(
     not fsdp_available(),
     reason=f"FSDP (fully_shard) needs torch >= 2.6, found {torch.__version__}",
 )
@@ -50,6 +50,7 @@ def _spawn(tmp, first):
     mp.spawn(_worker, args=(2, str(tmp), port, first), nprocs=2, join=True)
 
 
+@needs_fsdp
 def test_two_process_fsdp_equals_one_process_and_resumes(tmp_path):
     _spawn(tmp_path, first=True)  # checkpoint-2.pt holds the full (gathered) state
     state = ckpt.load_checkpoint(tmp_path / "fsdp" / "checkpoint-2.pt")
@@ -69,3 +70,10 @@ def test_two_process_fsdp_equals_one_process_and_resumes(tmp_path):
         torch.testing.assert_close(final[name], value, rtol=1e-4, atol=1e-5, msg=name)
     avg = ckpt.load_checkpoint(tmp_path / "fsdp" / "averaged.pt")["model"]
     assert set(avg) == set(final)
+
+
+def test_fsdp_on_an_old_torch_says_what_to_use():
+    if fsdp_available():
+        pytest.skip("this torch has fully_shard (tested above)")
+    with pytest.raises(RuntimeError, match=r"distributed=fsdp needs torch >= 2.6.*distributed=ddp"):
+        shard_model(make_model())
