@@ -34,7 +34,7 @@ modified_ctc=false
 head=ctc                 # ctc | transducer (conf/train_<head>.yaml)
 encoder_preset=xlsr_mini # the tiny from-scratch encoder (no pretrained weights offline)
 xlsr_checkpoint=""       # fairseq/HF XLS-R checkpoint to fine-tune instead
-max_update=1600
+max_update=""             # default: conf/train_<head>.yaml (ctc 1600, transducer 3200)
 exp_dir=""               # default exp/<head>
 methods=""               # default: every method of the head
 test_sets="test"         # "dev test" for both
@@ -122,11 +122,12 @@ if run_stage 4 "train the $head model in $exp_dir"; then
     extra=()
     [ -n "$xlsr_checkpoint" ] && extra+=(--xlsr-checkpoint "$xlsr_checkpoint")
     [ "$head" = ctc ] && extra+=(--ctc-loss "$ctc_loss")
+    [ -n "$max_update" ] && extra+=(--max-update "$max_update")
     # an interrupted run resumes from the newest checkpoint in $exp_dir
     $PYTHON -m xlsr.bin.train_$head --config conf/train_$head.yaml --lang-dir "$lang_dir" \
       --train-cuts data/manifests/numbers_cuts_train.jsonl.gz \
       --valid-cuts data/manifests/numbers_cuts_dev.jsonl.gz --exp-dir "$exp_dir" \
-      --encoder-preset "$encoder_preset" --max-update "$max_update" "${extra[@]+"${extra[@]}"}"
+      --encoder-preset "$encoder_preset" "${extra[@]+"${extra[@]}"}"
     touch "$exp_dir/.done"
   fi
 fi
