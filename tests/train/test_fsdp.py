@@ -77,3 +77,28 @@ def test_fsdp_on_an_old_torch_says_what_to_use():
         pytest.skip("this torch has fully_shard (tested above)")
     with pytest.raises(RuntimeError, match=r"distributed=fsdp needs torch >= 2.6.*distributed=ddp"):
         shard_model(make_model())
+
+
+def _accumulating_worker(rank, world, tmp, port):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world),
+                      RANK=str(rank), LOCAL_RANK=str(rank))  # fmt: skip
+    torch.set_num_threads(1)
+    cfg = config(tmp, max_update=2, exp_dir=f"{tmp}/fsdp", distributed="fsdp", update_freq=2)
+    Trainer(make_model(), cfg, compute_ctc_loss, make_batches(8, seed=5)[rank::world], None).fit()
+    dist.destroy_process_group()
+
+
+@needs_fsdp
+def test_fsdp_gradient_accumulation_equals_one_process(tmp_path):
+    # update_freq 2 on each of 2 ranks = update_freq 4 in one process
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_accumulating_worker, args=(2, str(tmp_path), port), nprocs=2, join=True)
+    single = make_model()
+    Trainer(single, config(tmp_path / "one", max_update=2, update_freq=4), compute_ctc_loss,
+            make_batches(8, seed=5), None).fit()  # fmt: skip
+    final = ckpt.load_checkpoint(tmp_path / "fsdp" / "checkpoint-2.pt")["model"]
+    for name, value in single.state_dict().items():
+        if not name.endswith("k_proj.bias"):  # see above
+            torch.testing.assert_close(final[name], value, rtol=1e-4, atol=1e-5, msg=name)

@@ -295,7 +295,9 @@ class Trainer:
         info_sum: Dict[str, float] = {}
         for i, batch in enumerate(batches):
             sync = i == len(batches) - 1 or self.world <= 1
-            ctx = contextlib.nullcontext() if sync else self.ddp_model.no_sync()
+            # FSDP reduce-scatters every micro-batch and accumulates the sharded gradients
+            # (fully_shard modules have no no_sync; the sum is the same, the traffic larger)
+            ctx = contextlib.nullcontext() if sync or self.fsdp else self.ddp_model.no_sync()
             with ctx, self._autocast():
                 loss, info = self.loss_fn(self.ddp_model, batch)
             with ctx:
