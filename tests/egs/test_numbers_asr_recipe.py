@@ -143,3 +143,7 @@ def test_k2_free_stages_without_k2(recipe):
     for name in ("tokens.txt", "words.txt", "lexicon.txt", "lm/3gram.arpa", "lm/4gram.arpa"):
         assert (lang / name).stat().st_size > 0, name
     assert not (lang / "L.pt").exists() and "k2 is not installed" in out
+    env = dict(os.environ, PYTHON=sys.executable)
+    tr = subprocess.run(["./run.sh", "--stage", "4", "--head", "transducer", *TINY], cwd=recipe,
+                        env=env, capture_output=True, text=True)  # fmt: skip
+    assert tr.returncode == 1 and "--head transducer needs k2" in tr.stderr

@@ -63,6 +63,10 @@ case "$head" in
   *) echo "$0: --head must be ctc or transducer, got '$head'" >&2; exit 1 ;;
 esac
 [ -n "$exp_dir" ] || exp_dir=exp/$head
+if [ "$head" = transducer ] && [ "$stop_stage" -ge 4 ] && ! $PYTHON -c "import k2" 2>/dev/null; then
+  echo "$0: --head transducer needs k2 (k2's pruned RNN-T loss): use the k2 lane (.venv/)" >&2
+  exit 1
+fi
 [ -n "$methods" ] || methods=$all_methods
 mkdir -p exp/log
 
