@@ -169,3 +169,50 @@ def test_two_process_ddp_equals_one_process_with_the_global_batch(tmp_path):
             # scales up to +-lr in a direction that depends on summation order
             continue
         torch.testing.assert_close(r0[name], value, rtol=1e-4, atol=1e-5, msg=name)
+
+
+EMPTY = {"waveforms": torch.zeros(0, 0), "lengths": torch.zeros(0, dtype=torch.long),
+         "supervisions": {"targets": []}}  # fmt: skip
+
+
+def _empty_batch_worker(rank, world, tmp, port):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world),
+                      RANK=str(rank), LOCAL_RANK=str(rank))  # fmt: skip
+    torch.set_num_threads(1)
+    real = make_batches(3, seed=6)
+    batches = [real[0], real[1]] if rank == 0 else [real[2], EMPTY]  # rank 1: all cuts skipped
+    model = make_model(seed=4)
+    Trainer(model, config(tmp, max_update=2, exp_dir=f"{tmp}/ddp"), compute_ctc_loss, batches, None).fit()  # fmt: skip
+    torch.save(model.state_dict(), f"{tmp}/rank{rank}.pt")
+    dist.destroy_process_group()
+
+
+def test_an_empty_batch_on_one_ddp_rank_keeps_the_ranks_in_step(tmp_path):
+    # the skipped batch still runs the model (silence, no tokens, loss x 0), so both ranks
+    # reduce the same gradients: the result equals one process that never saw the empty batch
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_empty_batch_worker, args=(2, str(tmp_path), port), nprocs=2, join=True)
+    real = make_batches(3, seed=6)
+    single = make_model(seed=4)
+    Trainer(single, config(tmp_path / "one", max_update=2, update_freq=2), compute_ctc_loss,
+            [real[0], real[2], real[1], EMPTY], None).fit()  # fmt: skip
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in range(2))
+    for name, value in single.state_dict().items():
+        torch.testing.assert_close(r0[name], r1[name], msg=name)
+        if not name.endswith("k_proj.bias"):  # see the DDP test above
+            torch.testing.assert_close(r0[name], value, rtol=1e-4, atol=1e-5, msg=name)
+
+
+@pytest.mark.parametrize("loss", ["torch", "k2"])
+def test_an_empty_batch_gives_zero_loss_and_counters(loss):
+    if loss == "k2":
+        pytest.importorskip("k2", reason="k2: k2 lane only")
+    model = CtcModel(random_encoder(tiny_config(), seed=0).train(), CtcConfig(VOCAB, loss=loss))
+    value, info = compute_ctc_loss(model, EMPTY)
+    value.backward()
+    assert float(value) == 0.0 and set(info.values()) == {0.0}
+    assert all(p.grad is not None and not p.grad.any() for p in model.output.parameters())

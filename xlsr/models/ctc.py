@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from xlsr.models.batch_loss import compute_asr_loss
 from xlsr.models.encoder import XLSREncoder
 
 
@@ -47,14 +48,26 @@ class CtcModel(nn.Module):
         self.freeze_encoder = False
         self._compiler = None
 
-    def forward(self, waveforms: Tensor, lengths: Tensor) -> Tuple[Tensor, Tensor]:
-        """waveforms (Tensor): (B, S); lengths (Tensor): (B,). Returns log-probs (B, T, V)
-        and frames (B,)."""
+    def forward(self, waveforms: Tensor, lengths: Tensor,
+                targets: Optional[Sequence[Sequence[int]]] = None):  # fmt: skip
+        """Log-posteriors, or with ``targets`` the loss.
+
+        Args:
+            waveforms (Tensor): (B, S) 16 kHz audio.
+            lengths (Tensor): (B,) samples per utterance.
+            targets: B token-id lists, for training.
+
+        Returns:
+            (log_probs (B, T, V), frames (B,)) without targets; ``self.loss(...)``'s
+            (loss, info) with them.
+        """
         frozen = self.freeze_encoder and self.training
         with torch.no_grad() if frozen else contextlib.nullcontext():
             hidden, frames = self.encoder(waveforms, lengths)
-        logits = self.output(self.dropout(hidden))
-        return logits.float().log_softmax(dim=-1), frames
+        log_probs = self.output(self.dropout(hidden)).float().log_softmax(dim=-1)
+        if targets is None:
+            return log_probs, frames
+        return self.loss(log_probs, frames, targets)
 
     def loss(
         self, log_probs: Tensor, frames: Tensor, targets: Sequence[Sequence[int]]
@@ -121,15 +134,5 @@ def k2_ctc_loss(log_probs: Tensor, frames: Tensor, targets, compiler, output_bea
     return per_utt
 
 
-def compute_ctc_loss(model: nn.Module, batch: Dict) -> Tuple[Tensor, Dict[str, float]]:
-    """Trainer ``loss_fn`` for CTC: batches from ``xlsr.data.dataset.make_dataloader`` with
-    ``TokenTargets`` targets. ``model`` may be wrapped in DDP."""
-    core = model.module if hasattr(model, "module") else model
-    device = next(core.parameters()).device
-    if batch["waveforms"].shape[0] == 0:  # every cut of the batch was skipped
-        zero = sum(p.sum() for p in core.parameters() if p.requires_grad) * 0.0
-        return zero, {"utterances": 0.0, "frames": 0.0, "tokens": 0.0, "infeasible": 0.0}
-    log_probs, frames = model(batch["waveforms"].to(device), batch["lengths"].to(device))
-    loss, info = core.loss(log_probs, frames, batch["supervisions"]["targets"])
-    info["audio_seconds"] = float(batch["lengths"].sum()) / 16000.0
-    return loss, info
+#: The trainer's loss_fn for CTC (the same for every ASR head).
+compute_ctc_loss = compute_asr_loss

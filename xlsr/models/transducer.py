@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from xlsr.models.batch_loss import compute_asr_loss
 from xlsr.models.encoder import XLSREncoder
 
 Targets = Sequence[Sequence[int]]
@@ -321,18 +322,5 @@ class TransducerModel(nn.Module):
         )  # fmt: skip
 
 
-def compute_transducer_loss(model: nn.Module, batch: Dict) -> Tuple[Tensor, Dict[str, float]]:
-    """Trainer ``loss_fn`` for the transducer: batches from
-    ``xlsr.data.dataset.make_dataloader`` with ``TokenTargets`` targets. ``model`` may be
-    wrapped in DDP."""
-    core = model.module if hasattr(model, "module") else model
-    device = next(core.parameters()).device
-    if batch["waveforms"].shape[0] == 0:  # every cut of the batch was skipped
-        zero = sum(p.sum() for p in core.parameters() if p.requires_grad) * 0.0
-        info = {"utterances": 0.0, "frames": 0.0, "tokens": 0.0, "infeasible": 0.0,
-                "simple_loss": 0.0, "pruned_loss": 0.0}  # fmt: skip
-        return zero, info
-    wav, lengths = batch["waveforms"].to(device), batch["lengths"].to(device)
-    loss, info = model(wav, lengths, batch["supervisions"]["targets"])
-    info["audio_seconds"] = float(batch["lengths"].sum()) / 16000.0
-    return loss, info
+#: The trainer's loss_fn for the transducer (the same for every ASR head).
+compute_transducer_loss = compute_asr_loss
