@@ -145,8 +145,11 @@ def _ddp_worker(rank, world, tmp, port):
     torch.set_num_threads(1)
     batches = make_batches(8, seed=5)[rank::world]  # a DDP sampler gives each rank its share
     model = make_model(seed=4)
-    Trainer(model, config(tmp, max_update=4, exp_dir=f"{tmp}/ddp"), compute_ctc_loss, batches, None).fit()  # fmt: skip
+    trainer = Trainer(model, config(tmp, max_update=4, exp_dir=f"{tmp}/ddp"), compute_ctc_loss,
+                      batches, None, valid_loader=make_batches(4, seed=8)[rank::world])  # fmt: skip
+    trainer.fit()
     torch.save(model.state_dict(), f"{tmp}/rank{rank}.pt")
+    torch.save(trainer.validate(), f"{tmp}/valid{rank}.pt")  # over both ranks' shares
     dist.destroy_process_group()
 
 
@@ -162,6 +165,12 @@ def test_two_process_ddp_equals_one_process_with_the_global_batch(tmp_path):
     Trainer(single, config(tmp_path / "one", max_update=4, update_freq=2), compute_ctc_loss,
             make_batches(8, seed=5), None).fit()  # fmt: skip
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in range(2))
+    one = Trainer(single, config(tmp_path / "one"), compute_ctc_loss, [], None,
+                  valid_loader=make_batches(4, seed=8))  # fmt: skip
+    valid = [torch.load(tmp_path / f"valid{r}.pt") for r in range(2)]
+    assert valid[0] == pytest.approx(valid[1]) and valid[0] == pytest.approx(
+        one.validate(), rel=1e-4
+    )
     for name, value in single.state_dict().items():
         torch.testing.assert_close(r0[name], r1[name], msg=name)
         if name.endswith("k_proj.bias"):

@@ -394,6 +394,7 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> Optional[float]:
+        """Loss over the validation set (each rank has its share: the sums are all-reduced)."""
         if self.valid_loader is None:
             return None
         self.model.eval()
@@ -403,6 +404,10 @@ class Trainer:
             loss, info = self.loss_fn(self.model, batch)
             total, norm = total + float(loss), norm + float(info.get(key, 0.0))
         self.model.train()
+        if self.world > 1:
+            sums = torch.tensor([total, norm], dtype=torch.float64)
+            dist.all_reduce(sums)
+            total, norm = sums.tolist()
         value = total / max(norm, 1.0)
         logger.info("validation at update %d: loss %.4f", self.update, value)
         if self.writer is not None:
