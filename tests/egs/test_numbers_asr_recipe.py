@@ -117,7 +117,7 @@ def test_transducer_head_stages_4_and_5(recipe):
                             "--lang-dir", str(recipe / "data" / "lang_bpe_60"), "--cuts",
                             str(recipe / "data" / "manifests" / "numbers_cuts_test.jsonl.gz")],
                            capture_output=True, text=True)  # fmt: skip
-    assert wrong.returncode != 0 and "not a CTC model (head 'transducer')" in wrong.stderr
+    assert wrong.returncode != 0 and "not a ctc model (head 'transducer')" in wrong.stderr
 
 
 def test_unknown_option_and_help(recipe):

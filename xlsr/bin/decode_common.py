@@ -57,6 +57,24 @@ def model_weights(args) -> Dict:
     return ckpt.load_checkpoint(args.checkpoint)
 
 
+def load_head_model(args, head: str, model_cls, config_cls):
+    """The ``head`` model (``model_cls(encoder, config_cls(...))``) that ``model_weights``
+    picks, in eval mode; a checkpoint of another head is refused with a clear message."""
+    from xlsr.models import XLSREncoder
+    from xlsr.models.config import EncoderConfig
+
+    state = model_weights(args)
+    run = state["config"]
+    if head not in run:
+        other = run.get("head", "ctc")  # checkpoints from before the transducer were CTC
+        raise SystemExit(f"{args.exp_dir}: not a {head} model (head {other!r}); decode it "
+                         f"with xlsr.bin.decode_{other}")  # fmt: skip
+    encoder = XLSREncoder(EncoderConfig.from_dict(run["encoder"]))
+    model = model_cls(encoder, config_cls(**dict(run[head])))
+    model.load_state_dict(state["model"])
+    return model.eval()
+
+
 @torch.no_grad()
 def run_model(model, cuts_path, max_duration: float) -> Iterator:
     """Yields (cut ids, supervisions, output (B, T, D), frames (B,)) per batch."""

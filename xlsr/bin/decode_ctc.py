@@ -21,11 +21,9 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from xlsr.bin.decode_common import add_common_args, decode_and_score, model_weights, parse_methods
+from xlsr.bin.decode_common import add_common_args, decode_and_score, load_head_model, parse_methods
 from xlsr.data.tokenizer import Tokenizer, read_symbols
 from xlsr.decode.graph_search import SearchConfig
-from xlsr.models import XLSREncoder
-from xlsr.models.config import EncoderConfig
 from xlsr.models.ctc import CtcConfig, CtcModel
 
 TOKEN_METHODS = ("ctc-greedy-search", "ctc-decoding")
@@ -49,15 +47,7 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
 
 
 def load_model(args) -> CtcModel:
-    state = model_weights(args)
-    run = state["config"]
-    if "ctc" not in run:
-        raise SystemExit(f"{args.exp_dir}: not a CTC model (head {run.get('head')!r}); "
-                         f"decode it with xlsr.bin.decode_{run.get('head')}")  # fmt: skip
-    enc_cfg = EncoderConfig.from_dict(run["encoder"])
-    model = CtcModel(XLSREncoder(enc_cfg), CtcConfig(**dict(run["ctc"])))
-    model.load_state_dict(state["model"])
-    return model.eval()
+    return load_head_model(args, "ctc", CtcModel, CtcConfig)
 
 
 def decode_batch(methods, log_probs, frames, ctx) -> Dict[str, List[str]]:

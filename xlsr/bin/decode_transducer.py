@@ -22,10 +22,8 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from xlsr.bin.decode_common import add_common_args, decode_and_score, model_weights, parse_methods
+from xlsr.bin.decode_common import add_common_args, decode_and_score, load_head_model, parse_methods
 from xlsr.data.tokenizer import Tokenizer, read_symbols
-from xlsr.models import XLSREncoder
-from xlsr.models.config import EncoderConfig
 from xlsr.models.transducer import TransducerConfig, TransducerModel
 
 METHODS = ("greedy_search", "modified_beam_search", "fast_beam_search", "fast_beam_search_nbest_LG")
@@ -48,15 +46,7 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
 
 
 def load_model(args) -> TransducerModel:
-    state = model_weights(args)
-    run = state["config"]
-    if "transducer" not in run:
-        raise SystemExit(f"{args.exp_dir}: not a transducer model (head {run.get('head', 'ctc')!r}); "
-                         f"decode it with xlsr.bin.decode_{run.get('head', 'ctc')}")  # fmt: skip
-    enc = XLSREncoder(EncoderConfig.from_dict(run["encoder"]))
-    model = TransducerModel(enc, TransducerConfig(**dict(run["transducer"])))
-    model.load_state_dict(state["model"])
-    return model.eval()
+    return load_head_model(args, "transducer", TransducerModel, TransducerConfig)
 
 
 def decode_batch(model, methods, encoder_out, frames, ctx) -> Dict[str, List[str]]:
