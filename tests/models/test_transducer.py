@@ -115,12 +115,15 @@ def test_missing_k2_is_a_clear_error():
 
 
 def test_empty_batch_gives_a_zero_loss_with_a_graph():
+    # the model still runs (on silence, no tokens), so DDP ranks stay in step: needs k2
+    pytest.importorskip("k2", reason="k2: k2 lane only")
     m = model()
     batch = {"waveforms": torch.zeros(0, 0), "lengths": torch.zeros(0, dtype=torch.long),
              "supervisions": {"targets": []}}  # fmt: skip
     loss, info = compute_transducer_loss(m, batch)
     loss.backward()
     assert float(loss.detach()) == 0.0 and info["utterances"] == 0.0
+    assert all(p.grad is not None and not p.grad.any() for p in m.joiner.parameters())
 
 
 # ------------------------------------------------------------------------------ k2

@@ -40,6 +40,7 @@ def _worker(rank, world, tmp, port, first):
     trainer = Trainer(model, cfg, compute_ctc_loss, share[:2] if first else share[2:], None)
     assert trainer.fsdp
     trainer.fit()
+    del trainer  # the sharded model must not outlive its process group
     dist.destroy_process_group()
 
 

@@ -27,8 +27,23 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--checkpoint", default="last", help="last | averaged (running average) | a file"
     )
-    p.add_argument("--epoch", type=int, default=0, help="with --avg: average epochs")
+    p.add_argument(
+        "--epoch",
+        type=int,
+        default=0,
+        help="decode epoch-N.pt (with --avg K: the mean of epochs N-K+1..N)",
+    )
+    p.add_argument(
+        "--iter",
+        type=int,
+        default=0,
+        help="decode checkpoint-N.pt (with --avg K: the mean of it and the K-1 "
+        "checkpoint-*.pt before it)",
+    )
     p.add_argument("--avg", type=int, default=1)
+    p.add_argument("--use-averaged-model", action="store_true",
+                   help="with --epoch/--iter and --avg K: the mean of every weight sample the "
+                   "trainer took between the K-th earlier checkpoint and this one (icefall)")  # fmt: skip
     p.add_argument("--max-duration", type=float, default=100.0)
     p.add_argument("--cer", action="store_true", help="also score characters (CER)")
 
@@ -41,12 +56,32 @@ def parse_methods(spec: str, known) -> List[str]:
     return methods
 
 
+def _chosen(exp: Path, args) -> List[Path]:
+    """The --epoch/--iter checkpoint and the --avg earlier ones of its kind, oldest first
+    (for --use-averaged-model one more: the start of the interval, where one exists)."""
+    kind, n = ("epoch", args.epoch) if args.epoch > 0 else ("checkpoint", args.iter)
+    found = [p for p in ckpt.list_checkpoints(exp, kind) if int(p.stem.split("-")[1]) <= n]
+    if not found or found[-1].name != f"{kind}-{n}.pt":
+        raise FileNotFoundError(f"{exp}: no {kind}-{n}.pt")
+    want = args.avg + 1 if args.use_averaged_model else args.avg
+    if len(found) < args.avg:
+        raise FileNotFoundError(f"{exp}: --avg {args.avg} needs {args.avg} {kind}-*.pt up to "
+                                f"{kind}-{n}.pt, found {[p.name for p in found]}")  # fmt: skip
+    return found[-want:]
+
+
 def model_weights(args) -> Dict:
-    """The checkpoint dict (``model``, ``config``) that ``--checkpoint/--epoch/--avg`` pick."""
+    """The checkpoint dict (``model``, ``config``) that ``--checkpoint``, ``--epoch`` /
+    ``--iter``, ``--avg`` and ``--use-averaged-model`` pick."""
     exp = Path(args.exp_dir)
-    if args.epoch > 0:
-        paths = [exp / f"epoch-{e}.pt" for e in range(args.epoch - args.avg + 1, args.epoch + 1)]
-        return {"model": ckpt.average_checkpoints(paths), "config": ckpt.load_checkpoint(paths[-1])["config"]}  # fmt: skip
+    if args.epoch > 0 or args.iter > 0:
+        paths = _chosen(exp, args)
+        end = ckpt.load_checkpoint(paths[-1])
+        if args.use_averaged_model:
+            start = ckpt.load_checkpoint(paths[0]) if len(paths) > args.avg else None
+            logger.info("averaged model between %s and %s", paths[0] if start else "the start", paths[-1])  # fmt: skip
+            return {"model": ckpt.average_between(start, end), "config": end["config"]}
+        return {"model": ckpt.average_checkpoints(paths), "config": end["config"]}
     if args.checkpoint == "averaged" and (exp / "averaged.pt").exists():
         return ckpt.load_checkpoint(exp / "averaged.pt")
     if args.checkpoint in ("averaged", "last"):

@@ -99,3 +99,34 @@ def average_checkpoints(paths: Sequence[Pathlike]) -> Dict[str, torch.Tensor]:
     """Mean of the ``model`` weights of checkpoint files (icefall ``--avg``)."""
     logger.info("averaging %d checkpoints: %s", len(paths), [str(p) for p in paths])
     return average_state_dicts([load_checkpoint(p)["model"] for p in paths])
+
+
+def average_between(
+    start: Optional[Dict[str, Any]], end: Dict[str, Any]
+) -> Dict[str, torch.Tensor]:
+    """The mean of the weights sampled between two trainer checkpoints (icefall
+    ``--use-averaged-model``): each checkpoint holds the running mean of every sample so far
+    (``averaged``, over ``num_averaged`` samples), so the mean of the samples taken after
+    ``start`` and up to ``end`` is ``(end_avg * n_end - start_avg * n_start) / (n_end - n_start)``.
+
+    Args:
+        start: the earlier checkpoint, or None to average from the beginning of training.
+        end: the later checkpoint.
+    """
+    n_end = int(end.get("num_averaged") or 0)
+    n_start = int(start.get("num_averaged") or 0) if start is not None else 0
+    if end.get("averaged") is None or n_end <= n_start:
+        raise ValueError(
+            f"no averaged weights between the checkpoints ({n_start} and {n_end} samples): "
+            "train with average_period > 0, and pick an earlier start (smaller --avg)"
+        )
+    out = {}
+    for key, value in end["averaged"].items():
+        if not value.is_floating_point():
+            out[key] = value
+            continue
+        acc = value.to(torch.float64) * n_end
+        if n_start:
+            acc -= start["averaged"][key].to(torch.float64) * n_start
+        out[key] = (acc / (n_end - n_start)).to(value.dtype)
+    return out
