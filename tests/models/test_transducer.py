@@ -294,26 +294,14 @@ def test_two_process_ddp_training_equals_one_process(tmp_path):
     # the loss runs inside forward (decoder and joiner included), so DDP reduces every
     # gradient: 2 gloo processes give the parameters of 1 process with the global batch
     pytest.importorskip("k2", reason="k2: k2 lane only")
-    import socket
-
-    import torch.multiprocessing as mp
-
-    from tests.train.test_trainer import config
+    from tests.train.test_trainer import assert_ranks_equal_single, config, spawn_two
     from xlsr.train.trainer import Trainer
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    mp.spawn(_ddp_worker, args=(2, str(tmp_path), port), nprocs=2, join=True)
+    spawn_two(_ddp_worker, tmp_path)
     single = model().train()
     Trainer(single, config(tmp_path / "one", max_update=3, update_freq=2),
             compute_transducer_loss, ddp_batches(), None).fit()  # fmt: skip
-    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in range(2))
-    for name, value in single.state_dict().items():
-        torch.testing.assert_close(r0[name], r1[name], msg=name)
-        if name.endswith("k_proj.bias"):  # rounding noise scaled up by Adam (see test_trainer)
-            continue
-        torch.testing.assert_close(r0[name], value, rtol=1e-4, atol=1e-5, msg=name)
+    assert_ranks_equal_single(tmp_path, single)
 
 
 def test_trainer_sets_the_warm_up_update_count(tmp_path):

@@ -2,15 +2,14 @@
 global batch, with per-layer activation checkpointing on; its checkpoints are full states
 that load into a plain model and resume into FSDP."""
 
+import functools
 import os
-import socket
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
-from tests.train.test_trainer import config, make_batches
+from tests.train.test_trainer import config, make_batches, spawn_two
 from xlsr.models.ctc import CtcConfig, CtcModel, compute_ctc_loss
 from xlsr.testing.checkpoints import random_encoder, tiny_config
 from xlsr.train import checkpoint as ckpt
@@ -45,10 +44,7 @@ def _worker(rank, world, tmp, port, first):
 
 
 def _spawn(tmp, first):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    mp.spawn(_worker, args=(2, str(tmp), port, first), nprocs=2, join=True)
+    spawn_two(functools.partial(_worker, first=first), tmp)
 
 
 @needs_fsdp
@@ -92,10 +88,7 @@ def _accumulating_worker(rank, world, tmp, port):
 @needs_fsdp
 def test_fsdp_gradient_accumulation_equals_one_process(tmp_path):
     # update_freq 2 on each of 2 ranks = update_freq 4 in one process
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    mp.spawn(_accumulating_worker, args=(2, str(tmp_path), port), nprocs=2, join=True)
+    spawn_two(_accumulating_worker, tmp_path)
     single = make_model()
     Trainer(single, config(tmp_path / "one", max_update=2, update_freq=4), compute_ctc_loss,
             make_batches(8, seed=5), None).fit()  # fmt: skip

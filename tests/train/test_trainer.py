@@ -39,6 +39,28 @@ def config(tmp_path, **kw):
     return TrainConfig(**{**base, **kw})
 
 
+def spawn_two(worker, tmp) -> None:
+    """Runs ``worker(rank, 2, str(tmp), port)`` in 2 processes (gloo on a free port)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(worker, args=(2, str(tmp), port), nprocs=2, join=True)
+
+
+def assert_ranks_equal_single(tmp, single) -> None:
+    """rank0.pt and rank1.pt in ``tmp`` hold the same weights as ``single``."""
+    r0, r1 = (torch.load(f"{tmp}/rank{r}.pt") for r in range(2))
+    for name, value in single.state_dict().items():
+        torch.testing.assert_close(r0[name], r1[name], msg=name)
+        if name.endswith("k_proj.bias"):
+            # softmax ignores a bias on the keys: its gradient is rounding noise, which Adam
+            # scales up to +-lr in a direction that depends on summation order
+            continue
+        torch.testing.assert_close(r0[name], value, rtol=1e-4, atol=1e-5, msg=name)
+
+
 def test_tri_stage_schedule():
     s = TriStageSchedule(1.0, 100, (0.1, 0.4, 0.5), init_lr_scale=0.01, final_lr_scale=0.05)
     assert s(0) == pytest.approx(0.01) and s(10) == pytest.approx(1.0) and s(49) == 1.0
@@ -155,30 +177,17 @@ def _ddp_worker(rank, world, tmp, port):
 
 
 def test_two_process_ddp_equals_one_process_with_the_global_batch(tmp_path):
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    mp.spawn(_ddp_worker, args=(2, str(tmp_path), port), nprocs=2, join=True)
+    spawn_two(_ddp_worker, tmp_path)
     single = make_model(seed=4)
     # one process, update_freq 2: the same two batches per update as the two ranks together
     Trainer(single, config(tmp_path / "one", max_update=4, update_freq=2), compute_ctc_loss,
             make_batches(8, seed=5), None).fit()  # fmt: skip
-    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in range(2))
+    assert_ranks_equal_single(tmp_path, single)
     one = Trainer(single, config(tmp_path / "one"), compute_ctc_loss, [], None,
                   valid_loader=make_batches(4, seed=8))  # fmt: skip
     valid = [torch.load(tmp_path / f"valid{r}.pt") for r in range(2)]
-    assert valid[0] == pytest.approx(valid[1]) and valid[0] == pytest.approx(
-        one.validate(), rel=1e-4
-    )
-    for name, value in single.state_dict().items():
-        torch.testing.assert_close(r0[name], r1[name], msg=name)
-        if name.endswith("k_proj.bias"):
-            # softmax ignores a bias on the keys: its gradient is rounding noise, which Adam
-            # scales up to +-lr in a direction that depends on summation order
-            continue
-        torch.testing.assert_close(r0[name], value, rtol=1e-4, atol=1e-5, msg=name)
+    assert valid[0] == pytest.approx(valid[1])
+    assert valid[0] == pytest.approx(one.validate(), rel=1e-4)
 
 
 EMPTY = {"waveforms": torch.zeros(0, 0), "lengths": torch.zeros(0, dtype=torch.long),
@@ -200,21 +209,12 @@ def _empty_batch_worker(rank, world, tmp, port):
 def test_an_empty_batch_on_one_ddp_rank_keeps_the_ranks_in_step(tmp_path):
     # the skipped batch still runs the model (silence, no tokens, loss x 0), so both ranks
     # reduce the same gradients: the result equals one process that never saw the empty batch
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    mp.spawn(_empty_batch_worker, args=(2, str(tmp_path), port), nprocs=2, join=True)
+    spawn_two(_empty_batch_worker, tmp_path)
     real = make_batches(3, seed=6)
     single = make_model(seed=4)
     Trainer(single, config(tmp_path / "one", max_update=2, update_freq=2), compute_ctc_loss,
             [real[0], real[2], real[1], EMPTY], None).fit()  # fmt: skip
-    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in range(2))
-    for name, value in single.state_dict().items():
-        torch.testing.assert_close(r0[name], r1[name], msg=name)
-        if not name.endswith("k_proj.bias"):  # see the DDP test above
-            torch.testing.assert_close(r0[name], value, rtol=1e-4, atol=1e-5, msg=name)
+    assert_ranks_equal_single(tmp_path, single)
 
 
 @pytest.mark.parametrize("loss", ["torch", "k2"])
