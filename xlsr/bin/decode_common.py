@@ -60,9 +60,11 @@ def _chosen(exp: Path, args) -> List[Path]:
     """The --epoch/--iter checkpoint and the --avg earlier ones of its kind, oldest first
     (for --use-averaged-model one more: the start of the interval, where one exists)."""
     kind, n = ("epoch", args.epoch) if args.epoch > 0 else ("checkpoint", args.iter)
-    found = [p for p in ckpt.list_checkpoints(exp, kind) if int(p.stem.split("-")[1]) <= n]
-    if not found or found[-1].name != f"{kind}-{n}.pt":
+    found = ckpt.list_checkpoints(exp, kind)  # sorted by their number
+    names = [p.name for p in found]
+    if f"{kind}-{n}.pt" not in names:
         raise FileNotFoundError(f"{exp}: no {kind}-{n}.pt")
+    found = found[: names.index(f"{kind}-{n}.pt") + 1]
     want = args.avg + 1 if args.use_averaged_model else args.avg
     if len(found) < args.avg:
         raise FileNotFoundError(f"{exp}: --avg {args.avg} needs {args.avg} {kind}-*.pt up to "
