@@ -14,7 +14,7 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 logger = logging.getLogger(__name__)
 Pathlike = Union[str, Path]
@@ -63,7 +63,28 @@ class Tokenizer:
         return self._model(lang).encode(text, out_type=str)
 
     def encode(self, text: str, lang: Optional[str] = None) -> List[int]:
-        return [self.token_to_id.get(p, self.unk_id) for p in self.pieces(text, lang)]
+        """Token ids of ``text``; unknown symbols become ``<unk>`` (see :meth:`encode_checked`)."""
+        return self.encode_checked(text, lang)[0]
+
+    def encode_checked(self, text: str, lang: Optional[str] = None) -> Tuple[List[int], List[str]]:
+        """Token ids of ``text`` and the symbols that became ``<unk>``.
+
+        A symbol is unknown when the tokenizer has no piece for it (characters outside its
+        training alphabet: another script, emoji, upper case after lower-case training). A
+        special symbol written in the text (``<blk>``, ``<sos/eos>``) is never encoded as
+        that special (the CTC blank must not enter the targets): it is unknown too.
+
+        Returns:
+            (ids, unknown): ids as ``encode``; the unknown pieces in order, "\u2581" removed.
+        """
+        ids, unknown = [], []
+        for piece in self.pieces(text, lang):
+            idx = self.token_to_id.get(piece, self.unk_id)
+            if idx <= self.unk_id:  # <blk>, <sos/eos> or <unk>
+                idx = self.unk_id
+                unknown.append(piece.replace("\u2581", "") or piece)
+            ids.append(idx)
+        return ids, unknown
 
     def decode(self, ids: Sequence[int]) -> str:
         pieces = [self.tokens[i] for i in ids if i > 2]
