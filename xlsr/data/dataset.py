@@ -13,8 +13,10 @@ The pieces, in the order a recipe uses them:
             ...
             checkpoint["sampler"] = sampler.state_dict()   # resumes after this batch
 
-Bad input never crashes a run and is never lost silently: a cut whose audio does not decode,
-has no supervision, an empty transcript (when text is required) or a target that cannot be
+Bad input never crashes a run and is never lost silently: a cut whose audio does not decode
+(``unreadable_audio``), decodes shorter or longer than its manifest says by more than
+``duration_tolerance`` (``duration_mismatch``: a truncated file), is shorter than the encoder's
+receptive field (``too_short_audio``), has no supervision, an empty transcript (when text is required) or a target that cannot be
 built is skipped with a warning naming the cut and the reason, and counted in
 ``dataset.skipped``. ``validate_cuts`` checks a whole manifest up front.
 
@@ -96,6 +98,12 @@ class DataConfig:
     noise_prob: float = 0.5  # probability that a training cut gets noise
     num_workers: int = 0  # DataLoader worker processes; 0 loads audio in the main process
     sample_rate: int = 16000  # rate the encoder takes; cuts at other rates are resampled
+    # Audio shorter than this many samples (at sample_rate) is skipped as too_short_audio:
+    # the receptive field of wav2vec 2.0's conv feature encoder (400 samples = 25 ms).
+    min_audio_samples: int = 400
+    # Seconds a decoded file may differ from its manifest duration; a larger difference (a
+    # truncated file) skips the cut as duration_mismatch. lhotse pads or trims smaller ones.
+    duration_tolerance: float = 0.05
 
     def __post_init__(self) -> None:
         self.speed_perturb = tuple(float(f) for f in self.speed_perturb)
@@ -111,6 +119,11 @@ class DataConfig:
             raise ValueError(f"noise_prob must be in [0, 1], got {self.noise_prob}")
         if self.noise_snr[0] > self.noise_snr[1]:
             raise ValueError(f"noise_snr must be (low, high), got {self.noise_snr}")
+        if self.duration_tolerance < 0 or self.min_audio_samples < 0:
+            raise ValueError(
+                "duration_tolerance and min_audio_samples must be >= 0, got "
+                f"{self.duration_tolerance}, {self.min_audio_samples}"
+            )
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -204,6 +217,13 @@ def _mono(audio: np.ndarray) -> Tensor:
     """(channels, samples) or (samples,) float audio -> (samples,) float32, channels averaged."""
     wave = torch.from_numpy(np.asarray(audio, dtype=np.float32))
     return wave.mean(dim=0) if wave.dim() == 2 else wave.reshape(-1)
+
+
+def _load_error_reason(err: BaseException) -> str:
+    """``duration_mismatch`` when lhotse found fewer/more samples than the manifest declares
+    (a truncated file), else ``unreadable_audio``."""
+    mismatch = isinstance(err, AudioLoadingError) and "declared samples" in str(err)
+    return "duration_mismatch" if mismatch else "unreadable_audio"
 
 
 def _describe(err: BaseException) -> str:
@@ -314,6 +334,9 @@ class AudioDataset(Dataset):
         speed_factors: Speed perturbation factors drawn per cut; () or (1.0,) for none.
         noise: Optional ``NoiseMixer`` for additive noise.
         seed: Seed of the augmentation draws.
+        min_samples: Shorter audio (after resampling) is skipped as ``too_short_audio``.
+        duration_tolerance: Seconds the decoded audio may differ from the manifest before
+            the cut is skipped as ``duration_mismatch`` (e.g. a truncated file).
     """
 
     def __init__(
@@ -324,8 +347,12 @@ class AudioDataset(Dataset):
         speed_factors: Sequence[float] = (),
         noise: Optional[NoiseMixer] = None,
         seed: int = 0,
+        min_samples: int = 400,
+        duration_tolerance: float = 0.05,
     ):
         self.sample_rate = sample_rate
+        self.min_samples = min_samples
+        self.duration_tolerance = duration_tolerance
         self.target_fn = target_fn
         self.require_text = require_text
         self.speed_factors = tuple(float(f) for f in speed_factors)
@@ -352,6 +379,7 @@ class AudioDataset(Dataset):
         return cls(
             sample_rate=cfg.sample_rate, target_fn=target_fn, require_text=require_text,
             speed_factors=cfg.speed_perturb if train else (), noise=noise, seed=cfg.seed,
+            min_samples=cfg.min_audio_samples, duration_tolerance=cfg.duration_tolerance,
         )  # fmt: skip
 
     def set_epoch(self, epoch: int) -> None:
@@ -371,12 +399,13 @@ class AudioDataset(Dataset):
         """
         items: List[_Item] = []
         skipped: List[Tuple[str, str]] = []
-        for cut in cuts:
-            item, reason = self._load(cut)
-            if item is not None:
-                items.append(item)
-            else:
-                skipped.append((cut.id, reason))
+        with _mismatch_tolerance(self.duration_tolerance):
+            for cut in cuts:
+                item, reason = self._load(cut)
+                if item is not None:
+                    items.append(item)
+                else:
+                    skipped.append((cut.id, reason))
         return collate_items(items, skipped, self.target_fn is not None)
 
     def _load(self, cut: Cut) -> Tuple[Optional[_Item], str]:
@@ -394,10 +423,13 @@ class AudioDataset(Dataset):
         try:
             wave = _mono(loaded.load_audio())
         except Exception as err:  # lhotse / soundfile / audioread raise many types
-            return self._skip(cut, "unreadable_audio", _describe(err))
+            return self._skip(cut, _load_error_reason(err), _describe(err))
         wave = self._to_rate(wave, loaded.sampling_rate)
         if wave.numel() == 0:
             return self._skip(cut, "empty_audio")
+        if wave.numel() < self.min_samples:
+            detail = f"{wave.numel()} samples, the encoder needs {self.min_samples}"
+            return self._skip(cut, "too_short_audio", detail)
         if not bool(torch.isfinite(wave).all()):
             return self._skip(cut, "non_finite_audio")
         if self.noise is not None:
@@ -667,11 +699,8 @@ def _cut_problem(cut: Cut, tolerance: float, require_text: bool) -> Optional[Tup
         return "empty_text", ""
     try:
         audio = cut.load_audio()
-    except AudioLoadingError as err:
-        mismatch = "declared samples" in str(err)  # lhotse's message for a length mismatch
-        return "duration_mismatch" if mismatch else "unreadable_audio", _describe(err)
     except Exception as err:
-        return "unreadable_audio", _describe(err)
+        return _load_error_reason(err), _describe(err)
     num = int(np.asarray(audio).shape[-1])
     if num == 0:
         return "empty_audio", ""

@@ -168,3 +168,23 @@ def make_truncated_cut(
     rec = Recording.from_file(path, recording_id=utt_id)
     _truncate(path, keep=0.3)
     return _cut(rec, _supervision(rec, "broken", "en", "spk0", "broken"))
+
+
+def make_truncated_wav_cut(
+    out_dir: Pathlike, utt_id: str = "short-0000", duration: float = 1.0, missing: float = 0.2
+) -> MonoCut:
+    """A cut whose WAV lost its last ``missing`` seconds after the manifest was made.
+
+    The file still decodes (libsndfile reads what is there), so only a length check notices:
+    lhotse pads a shortfall within its tolerance back to the declared length.
+
+    Returns:
+        MonoCut: declaring ``duration`` seconds, with one supervision (text ``"short"``).
+    """
+    path = Path(out_dir) / f"{utt_id}.wav"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), tone(duration, 16000, seed=3), 16000, subtype="PCM_16")
+    rec = Recording.from_file(path, recording_id=utt_id)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - int(missing * 16000) * 2])  # 2 bytes a sample
+    return _cut(rec, _supervision(rec, "short", "en", "spk0", "short"))
