@@ -550,12 +550,30 @@ def make_dataloader(
         checkpoints. The dataset is ``loader.dataset`` (skip counts in ``.skipped``).
     """
     dataset = AudioDataset.from_config(cfg, train, target_fn, require_text)
-    sampler = CheckpointableSampler(make_sampler(cuts, cfg, train), on_epoch=dataset.set_epoch)
+    # Starting an iteration draws the workers' base seed from the loader's generator. Left
+    # to the global RNG, that draw would shift the dropout / masking streams of a run
+    # resumed mid-epoch (its iterator starts after the checkpoint's RNG state is restored).
+    generator = torch.Generator().manual_seed(cfg.seed)
+    sampler = CheckpointableSampler(
+        make_sampler(cuts, cfg, train), on_epoch=_EpochSetter(dataset, generator, cfg.seed)
+    )
     loader = AudioDataLoader(
         dataset, sampler=sampler, batch_size=None, num_workers=cfg.num_workers,
-        persistent_workers=False,
+        persistent_workers=False, generator=generator,
     )  # fmt: skip
     return loader, sampler
+
+
+class _EpochSetter:
+    """``on_epoch`` hook: the dataset's augmentation epoch and the loader's generator (so
+    worker seeds depend on (seed, epoch) only)."""
+
+    def __init__(self, dataset: AudioDataset, generator: torch.Generator, seed: int) -> None:
+        self.dataset, self.generator, self.seed = dataset, generator, seed
+
+    def __call__(self, epoch: int) -> None:
+        self.dataset.set_epoch(epoch)
+        self.generator.manual_seed(self.seed * 1_000_003 + epoch)
 
 
 # ----------------------------------------------------------------------------- filters
