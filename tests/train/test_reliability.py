@@ -14,7 +14,7 @@ from xlsr.models.ctc import CtcConfig, CtcModel
 from xlsr.testing.checkpoints import random_encoder, tiny_config
 from xlsr.testing.corpus import make_tiny_cutset
 from xlsr.train import checkpoint as ckpt
-from xlsr.train.trainer import TrainConfig, Trainer
+from xlsr.train.trainer import TrainConfig, Trainer, TrainingDataError
 
 pytestmark = pytest.mark.filterwarnings("ignore:You are using DynamicBucketingSampler")
 VOCAB = 8
@@ -85,3 +85,44 @@ def test_resume_after_kill_equals_uninterrupted_run_exactly(cuts, tmp_path, work
         assert torch.equal(a, b), f"{name}: max abs diff {float((a - b).abs().max())}"
     avg_a, avg_b = (ckpt.load_checkpoint(tmp_path / d / "averaged.pt")["model"] for d in "ab")
     assert all(torch.equal(avg_a[k], avg_b[k]) for k in avg_a)
+
+
+def moved(cuts, ids, where="/nonexistent/corpus"):
+    """``cuts`` with the audio of ``ids`` pointing into a folder that does not exist."""
+    out = []
+    for c in cuts:
+        if c.id in ids:
+            src = fastcopy(c.recording.sources[0], source=f"{where}/{c.id}.wav")
+            c = fastcopy(c, recording=fastcopy(c.recording, sources=[src]))
+        out.append(c)
+    return CutSet.from_cuts(out)
+
+
+def test_training_on_unreadable_audio_stops_with_an_error(cuts, tmp_path):
+    # Invariant: a manifest whose audio is gone does not train to "training done" with
+    # loss 0: after max_skipped_updates empty updates training stops, naming the count, the
+    # reason and the first files; no final checkpoint claims the run finished.
+    gone = moved(cuts, set(cuts.ids))
+    with pytest.raises(TrainingDataError) as err:
+        train(gone, tmp_path, 0)
+    msg = str(err.value)
+    assert "4 updates in a row" in msg and "unreadable_audio=" in msg
+    assert "/nonexistent/corpus/utt-00" in msg and "validate_data" in msg
+    assert not list(tmp_path.glob("checkpoint-*.pt"))
+
+
+def test_epoch_skipping_too_many_utterances_stops(cuts, tmp_path):
+    # Invariant: 4 of 12 cuts unreadable (33 % > max_skipped_fraction 20 %) stops training
+    # at the end of the first epoch, with the fraction and the reason in the message.
+    bad = moved(cuts, set(list(cuts.ids)[:4]))
+    with pytest.raises(TrainingDataError, match=r"epoch 1: 4 of 12 utterances skipped \(33.3 %"):
+        train(bad, tmp_path, 0)
+
+
+def test_a_few_skips_are_counted_in_the_log(cuts, tmp_path, caplog):
+    # Invariant: 1 of 12 cuts unreadable (8 %) trains on, and the log lines count the skip.
+    bad = moved(cuts, {next(iter(cuts.ids))})
+    with caplog.at_level(logging.INFO, logger="xlsr.train.trainer"):
+        train(bad, tmp_path, 0)
+    lines = [r.getMessage() for r in caplog.records if " update " in r.getMessage()]
+    assert any("skipped 1 " in m for m in lines) and "training done" in caplog.text

@@ -71,6 +71,7 @@ __all__ = [
     "make_dataloader",
     "make_sampler",
     "resample_waveform",
+    "source_of",
     "validate_cuts",
 ]
 
@@ -217,6 +218,12 @@ def _mono(audio: np.ndarray) -> Tensor:
     """(channels, samples) or (samples,) float audio -> (samples,) float32, channels averaged."""
     wave = torch.from_numpy(np.asarray(audio, dtype=np.float32))
     return wave.mean(dim=0) if wave.dim() == 2 else wave.reshape(-1)
+
+
+def source_of(cut: Cut) -> str:
+    """The audio file (or URL / command) of a cut's recording, for messages; "" if none."""
+    recording = getattr(cut, "recording", None)
+    return str(recording.sources[0].source) if recording is not None and recording.sources else ""
 
 
 def _load_error_reason(err: BaseException) -> str:
@@ -395,7 +402,8 @@ class AudioDataset(Dataset):
             (dict of ``texts``, ``languages``, ``speakers``, ``translations`` lists,
             ``durations`` (B,) float32 seconds as loaded, plus ``targets`` and, for sequence
             targets, ``target_lengths`` (B,) int64, or for int targets ``targets`` (B,) int64);
-            ``skipped`` (list of (cut id, reason) of this batch). B may be 0.
+            ``skipped`` (list of (cut id, reason) of this batch); ``skipped_sources`` (cut id
+            -> audio file of each skipped cut). B may be 0.
         """
         items: List[_Item] = []
         skipped: List[Tuple[str, str]] = []
@@ -406,7 +414,10 @@ class AudioDataset(Dataset):
                     items.append(item)
                 else:
                     skipped.append((cut.id, reason))
-        return collate_items(items, skipped, self.target_fn is not None)
+        batch = collate_items(items, skipped, self.target_fn is not None)
+        skipped_ids = {cut_id for cut_id, _ in skipped}
+        batch["skipped_sources"] = {c.id: source_of(c) for c in cuts if c.id in skipped_ids}
+        return batch
 
     def _load(self, cut: Cut) -> Tuple[Optional[_Item], str]:
         """(item, "") for a usable cut, (None, reason) after logging and counting a skip."""

@@ -26,6 +26,9 @@ from torch import nn
 from xlsr.train import checkpoint as ckpt
 from xlsr.train import fsdp
 from xlsr.train.schedule import TriStageSchedule
+from xlsr.train.skips import SkipMonitor, TrainingDataError
+
+__all__ = ["TrainConfig", "Trainer", "TrainingDataError", "seed_everything", "setup_distributed"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +59,11 @@ class TrainConfig:
     average_period: int = 10  # updates between updates of the running averaged model (0: off)
     valid_interval: int = 1000  # updates between validations (also at each epoch end)
     max_nonfinite: int = 20  # consecutive non-finite updates before training stops
+    # consecutive updates in which every utterance was skipped (unreadable audio...) before
+    # training stops with an error naming the reasons and the first files
+    max_skipped_updates: int = 3
+    # largest fraction of an epoch's utterances that may be skipped before training stops
+    max_skipped_fraction: float = 0.2
     tensorboard: bool = True
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1"
     # under torchrun: "ddp" (replicated model) or "fsdp" (sharded per Transformer layer, for
@@ -135,6 +143,7 @@ class Trainer:
         self.averaged: Optional[Dict[str, torch.Tensor]] = None
         self.num_averaged = 0
         self.audio_seconds = 0.0  # audio trained on in this run (for the throughput line)
+        self.skips = SkipMonitor(cfg.max_skipped_updates, cfg.max_skipped_fraction)
         self.writer = self._tensorboard()
 
     # ------------------------------------------------------------------ set-up
@@ -205,6 +214,7 @@ class Trainer:
                 "epoch": self.epoch,
                 "nonfinite_total": self.nonfinite_total,
                 "layerdrop_step": self._encoder().encoder.layerdrop_step,
+                "skips": self.skips.state_dict(),
             },  # fmt: skip
             "averaged": self.averaged,
             "num_averaged": self.num_averaged,
@@ -224,6 +234,8 @@ class Trainer:
         self.update, self.epoch = t["update"], t["epoch"]
         self.nonfinite_total = t["nonfinite_total"]
         self._encoder().encoder.layerdrop_step = t["layerdrop_step"]
+        if "skips" in t:
+            self.skips.load_state_dict(t["skips"])
         self.averaged, self.num_averaged = state.get("averaged"), state.get("num_averaged", 0)
         _set_rng_state(state["rng"])
 
@@ -259,9 +271,15 @@ class Trainer:
         while self.update < self.cfg.max_update and self.epoch <= self.cfg.max_epochs:
             if self.sampler is not None:
                 self.sampler.set_epoch(self.epoch)
-            self._train_epoch(start)
+            if not self._train_epoch(start) and self.skips.used + self.skips.skipped == 0:
+                raise TrainingDataError(
+                    f"epoch {self.epoch} has no training batches: the training cuts are empty "
+                    "(after filtering)"
+                )
             if self.update >= self.cfg.max_update:
+                self.skips.end_epoch(self.epoch)  # the partial epoch is checked too
                 break
+            self.skips.end_epoch(self.epoch)
             self.validate()
             self.epoch += 1
             self.save(f"epoch-{self.epoch - 1}.pt")
@@ -270,12 +288,14 @@ class Trainer:
             self.writer.close()
         logger.info("training done: %d updates, %d epochs", self.update, self.epoch)
 
-    def _train_epoch(self, start: float) -> None:
+    def _train_epoch(self, start: float) -> bool:
+        """One pass over the training batches (to max_update); False when there were none."""
         self.model.train()
-        pending, stats = [], {}
+        pending, stats, seen = [], {}, False
         for batch in self.train_loader:
+            seen = True
             if self.update >= self.cfg.max_update:
-                return
+                return True
             pending.append(batch)
             if len(pending) < self.cfg.update_freq:
                 continue
@@ -283,6 +303,7 @@ class Trainer:
             pending = []
         if pending and self.update < self.cfg.max_update:
             self._update(pending, stats, start)
+        return seen
 
     def _update(self, batches, stats: Dict[str, float], start: float) -> Dict[str, float]:
         """One optimiser update over ``batches`` (update_freq micro-batches)."""
@@ -304,18 +325,25 @@ class Trainer:
                 self.scaler.scale(loss).backward()
             for k, v in {"loss": float(loss.detach()), **info}.items():
                 info_sum[k] = info_sum.get(k, 0.0) + float(v)
-        grad_norm = self._step(info_sum)
+        info_sum["skipped"] = float(self.skips.add_batches(batches))
+        totals = self._global_sums(info_sum, ("utterances", "frames", "skipped"))
+        self.skips.after_update(self.update + 1, int(totals["utterances"]), int(totals["skipped"]))
+        grad_norm = self._step(info_sum, totals)
         self.update += 1
         self._after_update(info_sum, grad_norm, lr, start)
         return info_sum
 
-    def _step(self, info: Dict[str, float]) -> float:
-        """Normalises the gradients, clips, steps; skips non-finite updates."""
-        norm_key = "utterances" if self.cfg.sentence_avg else "frames"
-        denom = torch.tensor([info.get(norm_key, 0.0)], dtype=torch.float64)
+    def _global_sums(self, info: Dict[str, float], keys) -> Dict[str, float]:
+        """``info[key]`` summed over the ranks (one all-reduce)."""
+        sums = torch.tensor([info.get(k, 0.0) for k in keys], dtype=torch.float64)
         if self.world > 1:
-            dist.all_reduce(denom)
-        denom_v = max(float(denom), 1.0)
+            dist.all_reduce(sums)
+        return dict(zip(keys, sums.tolist()))
+
+    def _step(self, info: Dict[str, float], totals: Dict[str, float]) -> float:
+        """Normalises the gradients by the global ``totals``, clips, steps; skips non-finite
+        updates."""
+        denom_v = max(totals["utterances" if self.cfg.sentence_avg else "frames"], 1.0)
         self.scaler.unscale_(self.optimizer)
         scale = self.world / denom_v  # DDP averaged over ranks; we want the global sum / denom
         params = [p for p in self.model.parameters() if p.grad is not None]
@@ -380,16 +408,19 @@ class Trainer:
         eta = elapsed / max(self.update, 1) * (self.cfg.max_update - self.update)
         frozen = " (encoder frozen)" if self.model.freeze_encoder else ""
         speed = self.audio_seconds / max(elapsed, 1e-9)
+        skipped, self.skips.since_log = self.skips.since_log, 0
         logger.info(
-            "epoch %d update %d/%d loss %.4f lr %.2e grad_norm %.2f infeasible %d "
-            "%.1f audio-s/s elapsed %.0fs ETA %.0fs%s", self.epoch, self.update,
-            self.cfg.max_update, loss, lr, grad_norm, int(info.get("infeasible", 0)), speed,
-            elapsed, eta, frozen,
+            "epoch %d update %d/%d loss %.4f lr %.2e grad_norm %.2f infeasible %d skipped %d "
+            "(epoch %.1f %%) %.1f audio-s/s elapsed %.0fs ETA %.0fs%s", self.epoch, self.update,
+            self.cfg.max_update, loss, lr, grad_norm, int(info.get("infeasible", 0)), skipped,
+            100 * self.skips.fraction, speed, elapsed, eta, frozen,
         )  # fmt: skip
         if self.writer is not None:
             for name, value in (("train/loss", loss), ("train/lr", lr),
                                 ("train/grad_norm", grad_norm),
-                                ("train/audio_seconds_per_second", speed)):  # fmt: skip
+                                ("train/audio_seconds_per_second", speed),
+                                ("train/skipped_utterances", skipped),
+                                ("train/skipped_fraction_epoch", self.skips.fraction)):  # fmt: skip
                 self.writer.add_scalar(name, value, self.update)
 
     @torch.no_grad()
