@@ -251,3 +251,47 @@ def test_summary_best_first(tmp_path):
     assert lines[2:] == ["hlg_lm_scale_0.6\t11.25", "hlg_lm_scale_0.3\t12.50", "ctc_greedy\t14.00"]
     with pytest.raises(ValueError):
         write_summary(tmp_path / "x.txt", [])
+
+
+@pytest.mark.parametrize("rule", ["deleted", "excluded"])
+def test_skipped_utterances_accounted_for(tmp_path, rule):
+    # Invariant (contract 6): every item keeps its hyps row (a skipped one with its reason);
+    # "deleted" scores a skipped utterance as all its words deleted, "excluded" leaves it out;
+    # the score file, the errs header and an independent recount all say so.
+    items = [
+        {"id": "a", "ref": "one two", "hyp": "one two", "lang": "en"},
+        {"id": "b", "ref": "three four five", "hyp": "", "skipped": "unreadable_audio"},
+        {"id": "c", "ref": "six", "hyp": "", "skipped": "too_short_audio"},
+    ]
+    score = write_results(tmp_path, "t", items, skipped_rule=rule, info={"model": {"hash": "x"}})
+    assert score["utts"] == 3 and score["skipped_rule"] == rule and score["model"] == {"hash": "x"}
+    assert score["skipped"] == {
+        "count": 2,
+        "reasons": {"too_short_audio": 1, "unreadable_audio": 1},
+        "examples": ["b", "c"],
+    }
+    expected = (3, 6, 4) if rule == "deleted" else (1, 2, 0)  # utterances, words, deletions
+    assert (score["num_utterances"], score["words"], score["del"]) == expected
+    records = [json.loads(x) for x in (tmp_path / "hyps-t.jsonl").read_text().splitlines()]
+    assert [r.get("skipped") for r in records] == [None, "unreadable_audio", "too_short_audio"]
+    assert recount(tmp_path / "hyps-t.jsonl", skipped_rule=rule) == {
+        k: v for k, v in score.items() if k != "model"
+    }
+    errs = (tmp_path / "errs-t.txt").read_text()
+    assert (
+        f"%SKIPPED 2 of 3 utterances [ too_short_audio=1 unreadable_audio=1 ], scored as {rule}"
+        in errs
+    )  # noqa: E501
+    assert ("b:\t(three->*) (four->*) (five->*)\t[skipped: unreadable_audio]" in errs) == (
+        rule == "deleted"
+    )  # noqa: E501
+    with pytest.raises(ValueError, match="skipped_rule"):
+        write_results(tmp_path, "t", items, skipped_rule="ignored")
+
+
+def test_summary_title_carries_a_note(tmp_path):
+    rows = [{"method": "greedy", "wer": 10.0}, {"method": "1best", "wer": 5.0}]
+    write_summary(tmp_path / "s.txt", rows, note="3 of 5 utterances skipped")
+    lines = (tmp_path / "s.txt").read_text().splitlines()
+    assert lines[0] == "## WER summary (best first); 3 of 5 utterances skipped"
+    assert lines[2] == "1best\t5.00"  # line 3 stays the best method (run.sh prints it)

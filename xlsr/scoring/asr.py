@@ -241,6 +241,13 @@ def _header(stats: Mapping) -> List[str]:
     for key, groups in stats.items():
         if key.startswith("per_") and isinstance(groups, Mapping):
             lines += [_rate_line(f"WER[{g}]", groups[g], _WORD_KEYS) for g in groups]
+    skipped = stats.get("skipped")
+    if isinstance(skipped, Mapping) and skipped.get("count"):
+        reasons = " ".join(f"{r}={n}" for r, n in skipped.get("reasons", {}).items())
+        lines.append(
+            f"%SKIPPED {skipped['count']} of {stats.get('utts', '?')} utterances [ {reasons} ], "
+            f"scored as {stats.get('skipped_rule', 'deleted')}"
+        )
     return lines
 
 
@@ -282,7 +289,8 @@ def format_errs(items: Sequence[Mapping], stats: Mapping, cer: bool = False) -> 
             if h != eps:
                 per_word[h][2] += 1
                 per_word[h][4] += 1
-        lines.append(f"{item['id']}:\t{' '.join(shown)}")
+        mark = f"\t[skipped: {item['skipped']}]" if item.get("skipped") else ""
+        lines.append(f"{item['id']}:\t{' '.join(shown)}{mark}")
     lines += ["", "SUBSTITUTIONS: count ref -> hyp"]
     lines += [f"{c}   {r} -> {h}" for (r, h), c in _most_frequent(subs)]
     lines += ["", "DELETIONS: count ref"]
@@ -306,8 +314,10 @@ def write_errs(path: Pathlike, items: Sequence[Mapping], stats: Mapping, cer: bo
     """Writes an ``errs-<test_set>.txt`` report (atomically).
 
     Layout: ``%WER x.xx [ errors / words, N ins, N del, N sub ]`` (from ``stats``, a
-    :func:`score_utterances` dict; ``%CER`` and per-group lines too where it has them), then one
-    line per utterance, sorted by id, ``id:<TAB>aligned text`` with ``(ref->hyp)``,
+    :func:`score_utterances` dict; ``%CER`` and per-group lines too where it has them, and
+    ``%SKIPPED n of utts utterances [ reason=n ... ], scored as <rule>`` when ``stats`` counts
+    skipped utterances), then one line per utterance, sorted by id, ``id:<TAB>aligned text``
+    (``<TAB>[skipped: <reason>]`` after an utterance that was not decoded) with ``(ref->hyp)``,
     ``(*->hyp)`` and ``(ref->*)`` marking errors, then the sections SUBSTITUTIONS,
     DELETIONS, INSERTIONS and PER-WORD STATS, most frequent first. With ``cer`` the
     alignments and sections are over characters (whitespace removed) instead of words.
