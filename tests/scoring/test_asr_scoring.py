@@ -278,13 +278,10 @@ def test_skipped_utterances_accounted_for(tmp_path, rule):
         k: v for k, v in score.items() if k != "model"
     }
     errs = (tmp_path / "errs-t.txt").read_text()
-    assert (
-        f"%SKIPPED 2 of 3 utterances [ too_short_audio=1 unreadable_audio=1 ], scored as {rule}"
-        in errs
-    )  # noqa: E501
-    assert ("b:\t(three->*) (four->*) (five->*)\t[skipped: unreadable_audio]" in errs) == (
-        rule == "deleted"
-    )  # noqa: E501
+    reasons = "[ too_short_audio=1 unreadable_audio=1 ]"
+    assert f"%SKIPPED 2 of 3 utterances {reasons}, scored as {rule}" in errs
+    deleted_line = "b:\t(three->*) (four->*) (five->*)\t[skipped: unreadable_audio]"
+    assert (deleted_line in errs) == (rule == "deleted")
     with pytest.raises(ValueError, match="skipped_rule"):
         write_results(tmp_path, "t", items, skipped_rule="ignored")
 

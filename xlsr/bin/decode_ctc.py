@@ -9,9 +9,14 @@ Usage:
         [--lm-scales 0.1,0.3,0.5,0.7,1.0] [--num-paths 100] [--nbest-scale 0.5] \\
         [--search-beam 20] [--output-beam 8] [--max-active-states 10000]
 
+        [--skipped-utts deleted|excluded]
+
 Writes, per method (and LM scale), EXP_DIR/decode/<method>/hyps-<test_set>.jsonl,
 score-<test_set>.json and errs-<test_set>.txt, and EXP_DIR/decode/summary-<test_set>.txt
-(WER of every method, best first). WER per language as well as overall.
+(WER of every method, best first). WER per language as well as overall. Every utterance of
+--cuts has a row; one the data loader cannot use is marked ``skipped`` and, by default, scored
+as all its words deleted (see xlsr.bin.decode_common). Options, the lang dir's files and the
+model are checked against each other before any decoding.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from xlsr.bin.decode_common import add_common_args, decode_and_score, load_head_model, parse_methods
+from xlsr.bin import decode_common as C
 from xlsr.data.tokenizer import Tokenizer, read_symbols
 from xlsr.decode.graph_search import SearchConfig
 from xlsr.models.ctc import CtcConfig, CtcModel
@@ -32,29 +37,61 @@ HLG_METHODS = ("1best", "nbest", "nbest-rescoring", "whole-lattice-rescoring")
 
 def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_common_args(p)
-    p.add_argument("--hf-model", default=None,
-                   help="decode a Hugging Face Wav2Vec2ForCTC directory instead of EXP_DIR's "
-                   "checkpoints (lang dir from local/prepare_lang_hf.py)")  # fmt: skip
+    C.add_common_args(p)
+    p.add_argument(
+        "--hf-model",
+        default=None,
+        type=C.existing_dir,
+        help="decode a Hugging Face Wav2Vec2ForCTC directory instead of EXP_DIR's "
+        "checkpoints (lang dir from local/prepare_lang_hf.py)",
+    )
     p.add_argument("--methods", default="ctc-greedy-search,1best")
-    p.add_argument("--lm-scales", default="0.1,0.3,0.5,0.7,1.0")
-    p.add_argument("--num-paths", type=int, default=100)
-    p.add_argument("--nbest-scale", type=float, default=0.5)
-    p.add_argument("--search-beam", type=float, default=20.0)
-    p.add_argument("--output-beam", type=float, default=8.0)
-    p.add_argument("--max-active-states", type=int, default=10000)
+    p.add_argument(
+        "--lm-scales",
+        type=C.scale_list,
+        default="0.1,0.3,0.5,0.7,1.0",
+        help="LM scales of the rescoring methods, e.g. 0.1,0.3,0.5",
+    )
+    p.add_argument("--num-paths", type=C.positive_int, default=100)
+    p.add_argument("--nbest-scale", type=C.positive_float, default=0.5)
+    p.add_argument("--search-beam", type=C.positive_float, default=20.0)
+    p.add_argument("--output-beam", type=C.positive_float, default=8.0)
+    p.add_argument("--max-active-states", type=C.positive_int, default=10000)
     return p.parse_args(argv)
 
 
-def load_model(args) -> CtcModel:
-    return load_head_model(args, "ctc", CtcModel, CtcConfig)
+def lang_files(args, methods: List[str]) -> Dict[str, str]:
+    """Files of --lang-dir the methods need (name -> method)."""
+    needs = {} if args.hf_model else {"tokenizer/tokens.txt": "the model's tokens"}
+    for m in methods:
+        if m in HLG_METHODS:
+            needs.update({"words.txt": m, "HLG.pt": m})
+        if m.endswith("rescoring"):
+            needs.setdefault("G_4_gram.pt", m)
+    return needs
+
+
+def load_model(args):
+    """(model, token decoder, model info) of --hf-model or of the exp dir's checkpoints."""
+    if not args.hf_model:
+        model, info = C.load_head_model(args, "ctc", CtcModel, CtcConfig)
+        return model, Tokenizer(Path(args.lang_dir) / "tokenizer"), info
+    from xlsr.models.checkpoint import HF_WEIGHT_FILES
+    from xlsr.models.hf_ctc import load_hf_ctc
+
+    model, vocab = load_hf_ctc(args.hf_model)
+    C.check_lang_dir(args.lang_dir, vocab.vocab_size, args.hf_model)
+    hf = Path(args.hf_model)
+    weights = [hf / n for n in HF_WEIGHT_FILES if (hf / n).exists()]
+    weights = weights or sorted(hf.glob("*.index.json"))
+    return model, vocab, C.model_info([hf / "config.json", *weights[:1]], "hf_model")
 
 
 def decode_batch(methods, log_probs, frames, ctx) -> Dict[str, List[str]]:
     """{method name: hypothesis text per utterance} for one batch."""
     from xlsr.decode import ctc as D
 
-    tok, words, cfg, args = ctx["tokenizer"], ctx["words"], ctx["search"], ctx["args"]
+    tok, words, cfg, args = ctx["tokenizer"], ctx.get("words"), ctx["search"], ctx["args"]
     out: Dict[str, List[str]] = {}
     as_words = lambda seqs: [" ".join(words[w] for w in s) for s in seqs]  # noqa: E731
     if "ctc-greedy-search" in methods:
@@ -68,27 +105,44 @@ def decode_batch(methods, log_probs, frames, ctx) -> Dict[str, List[str]]:
         seqs = D.nbest(ctx["HLG"], log_probs, frames, cfg, args.num_paths, args.nbest_scale)
         out["nbest"] = as_words(seqs)
     if "nbest-rescoring" in methods:
-        res = D.nbest_rescoring(ctx["HLG"], ctx["G4"], log_probs, frames, cfg, ctx["lm_scales"],
-                                args.num_paths, args.nbest_scale)  # fmt: skip
+        res = D.nbest_rescoring(
+            ctx["HLG"],
+            ctx["G4"],
+            log_probs,
+            frames,
+            cfg,
+            ctx["lm_scales"],
+            args.num_paths,
+            args.nbest_scale,
+        )
         out.update({f"nbest-rescoring/{k}": as_words(v) for k, v in res.items()})
     if "whole-lattice-rescoring" in methods:
-        res = D.whole_lattice_rescoring(ctx["HLG"], ctx["G4"], log_probs, frames, cfg, ctx["lm_scales"])  # fmt: skip
+        res = D.whole_lattice_rescoring(
+            ctx["HLG"], ctx["G4"], log_probs, frames, cfg, ctx["lm_scales"]
+        )
         out.update({f"whole-lattice-rescoring/{k}": as_words(v) for k, v in res.items()})
+    if args.hf_model:  # HF vocabularies may be upper case: score as the refs are spelt
+        out = {k: [ctx["norm"](h) for h in hyps] for k, hyps in out.items()}
     return out
 
 
-def build_context(args, methods) -> dict:
+def build_context(args, methods, tokenizer) -> dict:
+    """What decode_batch needs: the token decoder, search settings and the graphs the
+    methods use (only those: a greedy run loads no graph)."""
+    from xlsr.data.text_norm import TextNormalizer
+
     lang = Path(args.lang_dir)
     ctx = {
         "args": args,
-        "tokenizer": None if args.hf_model else Tokenizer(lang / "tokenizer"),
-        "words": read_symbols(lang / "words.txt"),
+        "tokenizer": tokenizer,
         "search": SearchConfig(args.search_beam, args.output_beam, 30, args.max_active_states),
-        "lm_scales": [float(s) for s in args.lm_scales.split(",")],
+        "lm_scales": [float(s) for s in args.lm_scales],
+        "norm": TextNormalizer.load(lang),
     }
     if any(m in HLG_METHODS for m in methods):
         from xlsr.graph.compile import load_fsa
 
+        ctx["words"] = read_symbols(lang / "words.txt")
         ctx["HLG"] = load_fsa(lang / "HLG.pt")
     if any(m.endswith("rescoring") for m in methods):
         from xlsr.decode.ctc import prepare_rescoring_G
@@ -102,15 +156,16 @@ def build_context(args, methods) -> dict:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    methods = parse_methods(args.methods, TOKEN_METHODS + HLG_METHODS)
-    ctx = build_context(args, methods)
-    if args.hf_model:
-        from xlsr.models.hf_ctc import load_hf_ctc
-
-        model, ctx["tokenizer"] = load_hf_ctc(args.hf_model)
-    else:
-        model = load_model(args)
-    decode_and_score(args, model, lambda out, frames: decode_batch(methods, out, frames, ctx))
+    methods = C.parse_methods(args.methods, TOKEN_METHODS + HLG_METHODS)
+    C.check_common_args(args, model_from_exp=not args.hf_model)
+    C.check_lang_files(args.lang_dir, lang_files(args, methods))
+    C.start_logging(args)
+    test_set = C.load_test_set(args)
+    model, tokenizer, info = load_model(args)
+    ctx = build_context(args, methods, tokenizer)
+    C.decode_and_score(
+        args, model, lambda out, frames: decode_batch(methods, out, frames, ctx), test_set, info
+    )
     return 0
 
 
