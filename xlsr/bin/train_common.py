@@ -12,14 +12,16 @@ import dataclasses
 import logging
 import time
 from pathlib import Path
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, List, Optional, Tuple
 
 from xlsr.data.dataset import DataConfig, filter_cuts, make_dataloader
-from xlsr.data.tokenizer import Tokenizer
+from xlsr.data.targets import CutTargets, scan_unknown_symbols
 from xlsr.models import PRESETS, XLSREncoder, load_encoder, preset
 from xlsr.models.config import EncoderConfig
+from xlsr.train import checkpoint as ckpt
 from xlsr.train.trainer import TrainConfig, Trainer, seed_everything, setup_distributed
 from xlsr.utils import config as C
+from xlsr.utils.fingerprint import short_hash
 from xlsr.utils.logging import setup_logging
 
 logger = logging.getLogger("xlsr.train")
@@ -33,17 +35,7 @@ class Head:
     build: Callable[[XLSREncoder, Any], Any]  # (encoder, head config) -> model
     loss_fn: Callable  # the Trainer's (model, batch) -> (loss, info)
     ctc_feasible: bool  # drop cuts with more tokens than frames (CTC); transducers need not
-
-
-class CutTargets:
-    """Token ids of a cut's transcript (per-language tokenizers use the cut's language)."""
-
-    def __init__(self, tokenizer: Tokenizer) -> None:
-        self.tokenizer = tokenizer
-
-    def __call__(self, cut) -> List[int]:
-        sup = cut.supervisions[0]
-        return self.tokenizer.encode(sup.text, sup.language)
+    arch_fields: Tuple[str, ...] = ("vocab_size",)  # config fields that shape the parameters
 
 
 @dataclasses.dataclass
@@ -85,17 +77,58 @@ def build_encoder(args, overrides: dict) -> XLSREncoder:
     return XLSREncoder(preset(args.encoder_preset, **overrides))
 
 
-def make_loader(path, data_cfg: DataConfig, tokenizer: Tokenizer, enc_cfg: EncoderConfig,
+def make_loader(path, data_cfg: DataConfig, targets: CutTargets, enc_cfg: EncoderConfig,
                 train: bool, ctc_feasible: bool = True):  # fmt: skip
+    """Loader and sampler of a manifest: unknown symbols reported (or dropped), cuts filtered
+    by duration and CTC feasibility; an error when nothing is left."""
     from lhotse import load_manifest_lazy
 
-    cuts = load_manifest_lazy(path)
-    targets = CutTargets(tokenizer)
+    cuts, _ = scan_unknown_symbols(load_manifest_lazy(path), targets, data_cfg.unknown_symbols, str(path))  # fmt: skip
+    tokenizer, normalize = targets.tokenizer, targets.normalizer
     # the CTC feasibility filter needs text -> ids; per-language tokenizers need the language
-    encode = tokenizer.encode if ctc_feasible and not tokenizer.config.per_language else None
-    cuts, _ = filter_cuts(cuts, data_cfg, encode=encode, conv_layers=enc_cfg.conv_layers,
-                          train=train)  # fmt: skip
-    return make_dataloader(cuts, data_cfg, train, target_fn=targets)
+    encode = None
+    if ctc_feasible and not tokenizer.config.per_language:
+        encode = lambda text: tokenizer.encode(normalize(text))  # noqa: E731
+    kept, dropped = filter_cuts(cuts, data_cfg, encode=encode, conv_layers=enc_cfg.conv_layers,
+                                train=train)  # fmt: skip
+    if len(kept) == 0:
+        raise ValueError(
+            f"{path}: no usable cuts (dropped: {dict(dropped) or 'the manifest is empty'}); "
+            "check --data-min-cut-duration / --data-max-cut-duration and the manifest"
+        )
+    return make_dataloader(kept, data_cfg, train, target_fn=targets)
+
+
+def _differences(old: dict, new: dict, head: Head) -> List[Tuple[str, Any, Any]]:
+    """(what, old, new) for every setting that makes ``old``'s checkpoints unusable."""
+    from xlsr.models.checkpoint import ARCH_FIELDS
+
+    pairs = [("head (the training entry point)", old.get("head", "ctc"), new["head"])]
+    pairs += [(f"encoder {f} (--encoder-preset / --xlsr-checkpoint)",
+               old.get("encoder", {}).get(f), new["encoder"][f]) for f in sorted(ARCH_FIELDS)]  # fmt: skip
+    if old.get("head", "ctc") == new["head"]:
+        pairs += [(f"{head.name} {f}" + (" (the lang dir's tokens.txt)" if f == "vocab_size" else ""),
+                   old.get(head.name, {}).get(f), new[head.name][f]) for f in head.arch_fields]  # fmt: skip
+    if old.get("tokens_hash") is not None:
+        pairs.append(("token table (--lang-dir tokens.txt hash)", old["tokens_hash"], new["tokens_hash"]))  # fmt: skip
+    return [(what, a, b) for what, a, b in pairs if C.to_plain(a) != C.to_plain(b)]
+
+
+def check_resumable(exp_dir: Path, run_config: dict, head: Head) -> None:
+    """Refuses, before anything is written, options that cannot resume ``exp_dir``'s
+    checkpoints (another architecture, head or token table), naming each and both values."""
+    config_path = exp_dir / "config.yaml"
+    has_ckpt = ckpt.list_checkpoints(exp_dir, "checkpoint") or ckpt.list_checkpoints(exp_dir, "epoch")  # fmt: skip
+    if not has_ckpt or not config_path.exists():
+        return
+    diffs = _differences(C.load_yaml(config_path), run_config, head)
+    if diffs:
+        lines = "; ".join(f"{what}: was {a!r}, now {b!r}" for what, a, b in diffs)
+        raise SystemExit(
+            f"{exp_dir} holds checkpoints of another model ({config_path}): {lines}. These "
+            f"options cannot resume it: pass another --exp-dir, or delete {exp_dir} to start "
+            "again"
+        )
 
 
 def train_main(argv: Optional[List[str]], head: Head, description: str) -> int:
@@ -110,9 +143,9 @@ def train_main(argv: Optional[List[str]], head: Head, description: str) -> int:
     exp_dir = Path(train_cfg.exp_dir)
     stamp = time.strftime("%Y-%m-%d-%H-%M-%S")
     setup_logging(exp_dir / "log" / f"train-{stamp}-rank{rank}.log")
-    tokenizer = Tokenizer(Path(args.lang_dir) / "tokenizer")
+    targets = CutTargets.from_lang_dir(args.lang_dir)
     head_cfg = C.from_args(head.config_cls, args, {**yaml_cfg.get(head.name, {}),
-                           "vocab_size": tokenizer.vocab_size}, prefix=head.prefix)  # fmt: skip
+                           "vocab_size": targets.tokenizer.vocab_size}, prefix=head.prefix)  # fmt: skip
     seed_everything(train_cfg.seed)  # the model's initialisation follows --seed too
     encoder = build_encoder(args, overrides)
     model = head.build(encoder, head_cfg)
@@ -120,13 +153,15 @@ def train_main(argv: Optional[List[str]], head: Head, description: str) -> int:
         "head": head.name, "train": train_cfg, "data": data_cfg, head.name: head_cfg,
         "encoder": encoder.cfg.to_dict(), "lang_dir": str(args.lang_dir),
         "xlsr_checkpoint": args.xlsr_checkpoint,
+        "tokens_hash": short_hash(targets.tokenizer.directory / "tokens.txt"),
     }  # fmt: skip
+    check_resumable(exp_dir, C.to_plain(run_config), head)  # before config.yaml is rewritten
     if rank == 0:
         C.save_yaml(run_config, exp_dir / "config.yaml")
     n_params = sum(p.numel() for p in model.parameters()) / 1e6
     logger.info("%s model: %.2fM parameters, world size %d", head.name, n_params, world)
     loaders = [
-        make_loader(path, data_cfg, tokenizer, encoder.cfg, train, head.ctc_feasible)
+        make_loader(path, data_cfg, targets, encoder.cfg, train, head.ctc_feasible)
         if path else (None, None)
         for path, train in ((args.train_cuts, True), (args.valid_cuts, False))
     ]  # fmt: skip

@@ -20,8 +20,10 @@ from typing import List, Optional
 from xlsr.bin.train_common import Head, train_main
 from xlsr.models.transducer import TransducerConfig, TransducerModel, compute_transducer_loss
 
-HEAD = Head("transducer", TransducerConfig, "transducer_", TransducerModel,
-            compute_transducer_loss, ctc_feasible=False)  # fmt: skip
+HEAD = Head(
+    "transducer", TransducerConfig, "transducer_", TransducerModel, compute_transducer_loss,
+    ctc_feasible=False, arch_fields=("vocab_size", "decoder_dim", "joiner_dim", "context_size"),
+)  # fmt: skip
 
 
 def main(argv: Optional[List[str]] = None) -> int:

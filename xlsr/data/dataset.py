@@ -105,6 +105,9 @@ class DataConfig:
     # Seconds a decoded file may differ from its manifest duration; a larger difference (a
     # truncated file) skips the cut as duration_mismatch. lhotse pads or trims smaller ones.
     duration_tolerance: float = 0.05
+    # Transcripts with symbols the tokenizer does not know (another script, emoji, a literal
+    # "<blk>"): "keep" trains them with <unk> (counted and reported), "drop" drops them.
+    unknown_symbols: str = "keep"
 
     def __post_init__(self) -> None:
         self.speed_perturb = tuple(float(f) for f in self.speed_perturb)
@@ -120,6 +123,8 @@ class DataConfig:
             raise ValueError(f"noise_prob must be in [0, 1], got {self.noise_prob}")
         if self.noise_snr[0] > self.noise_snr[1]:
             raise ValueError(f"noise_snr must be (low, high), got {self.noise_snr}")
+        if self.unknown_symbols not in ("keep", "drop"):
+            raise ValueError(f"unknown_symbols must be 'keep' or 'drop', got {self.unknown_symbols!r}")  # fmt: skip
         if self.duration_tolerance < 0 or self.min_audio_samples < 0:
             raise ValueError(
                 "duration_tolerance and min_audio_samples must be >= 0, got "
@@ -407,13 +412,13 @@ class AudioDataset(Dataset):
         """
         items: List[_Item] = []
         skipped: List[Tuple[str, str]] = []
-        with _mismatch_tolerance(self.duration_tolerance):
-            for cut in cuts:
-                item, reason = self._load(cut)
-                if item is not None:
-                    items.append(item)
-                else:
-                    skipped.append((cut.id, reason))
+        _set_mismatch_tolerance(self.duration_tolerance)  # in this (worker) process
+        for cut in cuts:
+            item, reason = self._load(cut)
+            if item is not None:
+                items.append(item)
+            else:
+                skipped.append((cut.id, reason))
         batch = collate_items(items, skipped, self.target_fn is not None)
         skipped_ids = {cut_id for cut_id, _ in skipped}
         batch["skipped_sources"] = {c.id: source_of(c) for c in cuts if c.id in skipped_ids}
@@ -740,6 +745,21 @@ def _cut_problem(cut: Cut, tolerance: float, require_text: bool) -> Optional[Tup
     return None
 
 
+def _set_mismatch_tolerance(seconds: float) -> None:
+    """Sets lhotse's (process-global) audio duration mismatch tolerance, quietly."""
+    if get_audio_duration_mismatch_tolerance() == seconds:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # lhotse warns when going below its default
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.WARNING)  # and logs the change at INFO on the root logger
+        try:
+            set_audio_duration_mismatch_tolerance(seconds)
+        finally:
+            root.setLevel(level)
+
+
 @contextlib.contextmanager
 def _mismatch_tolerance(seconds: float):
     """Temporarily set lhotse's audio duration mismatch tolerance (default 0.5 s).
@@ -748,12 +768,8 @@ def _mismatch_tolerance(seconds: float):
     length, so a tighter one is what makes ``load_audio`` report a short file.
     """
     previous = get_audio_duration_mismatch_tolerance()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # lhotse warns when going below its default
-        set_audio_duration_mismatch_tolerance(seconds)
+    _set_mismatch_tolerance(seconds)
     try:
         yield
     finally:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            set_audio_duration_mismatch_tolerance(previous)
+        _set_mismatch_tolerance(previous)

@@ -38,9 +38,10 @@ class SkipMonitor:
         self.max_empty_updates, self.max_fraction = max_empty_updates, max_fraction
         self.empty_in_row = 0
         self.since_log = 0  # skipped utterances since the last log line
-        self._reset_epoch()
+        self.new_epoch()
 
-    def _reset_epoch(self) -> None:
+    def new_epoch(self) -> None:
+        """Starts counting the next epoch."""
         self.used, self.skipped = 0, 0
         self.reasons: Counter = Counter()
         self.examples: List[str] = []
@@ -73,8 +74,8 @@ class SkipMonitor:
                 "(or raise max_skipped_updates)"
             )
 
-    def end_epoch(self, epoch: int) -> None:
-        """Checks the epoch's skipped fraction, then starts counting the next epoch."""
+    def check_epoch(self, epoch: int) -> None:
+        """Checks the skipped fraction of the epoch (so far)."""
         total = self.used + self.skipped
         if total and self.skipped / total > self.max_fraction:
             raise TrainingDataError(
@@ -83,7 +84,6 @@ class SkipMonitor:
                 f"{100 * self.max_fraction:.1f} %): {self.describe()}; {FIX} "
                 "(or raise max_skipped_fraction)"
             )
-        self._reset_epoch()
 
     @property
     def fraction(self) -> float:

@@ -246,6 +246,14 @@ class Trainer:
         """Loads the newest checkpoint of ``exp_dir`` if there is one."""
         latest = ckpt.latest_checkpoint(self.exp_dir)
         if latest is None:
+            found = ckpt.list_checkpoints(self.exp_dir) + ckpt.list_checkpoints(self.exp_dir, "epoch")  # fmt: skip
+            if found and self.rank == 0:  # renamed, or keep_last_n would keep them instead
+                for p in found:
+                    p.rename(p.with_name(p.name + ".unreadable"))
+                logger.warning("%s: none of its %d checkpoints is readable (see above; renamed "
+                               "*.pt.unreadable): starting from scratch", self.exp_dir, len(found))  # fmt: skip
+            else:
+                logger.info("no checkpoint in %s: starting from scratch", self.exp_dir)
             return False
         self.load_state_dict(ckpt.load_checkpoint(latest))
         logger.info("resumed from %s at update %d, epoch %d", latest, self.update, self.epoch)
@@ -276,10 +284,10 @@ class Trainer:
                     f"epoch {self.epoch} has no training batches: the training cuts are empty "
                     "(after filtering)"
                 )
+            self.skips.check_epoch(self.epoch)  # a partial (last) epoch is checked too
             if self.update >= self.cfg.max_update:
-                self.skips.end_epoch(self.epoch)  # the partial epoch is checked too
                 break
-            self.skips.end_epoch(self.epoch)
+            self.skips.new_epoch()
             self.validate()
             self.epoch += 1
             self.save(f"epoch-{self.epoch - 1}.pt")
@@ -292,15 +300,15 @@ class Trainer:
         """One pass over the training batches (to max_update); False when there were none."""
         self.model.train()
         pending, stats, seen = [], {}, False
-        for batch in self.train_loader:
+        for batch in self.train_loader:  # no batch is drawn (and consumed) past max_update
             seen = True
-            if self.update >= self.cfg.max_update:
-                return True
             pending.append(batch)
             if len(pending) < self.cfg.update_freq:
                 continue
             stats = self._update(pending, stats, start)
             pending = []
+            if self.update >= self.cfg.max_update:
+                return True
         if pending and self.update < self.cfg.max_update:
             self._update(pending, stats, start)
         return seen
