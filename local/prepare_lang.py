@@ -6,8 +6,10 @@ Usage:
         [--lm-text-dir data/corpus/lm_text] [--model-type unigram|bpe|char] [--vocab-size 500]
         [--per-language]
 
-The tokenizer is trained on the training transcripts; words.txt covers the transcripts and
-the LM text (every LM word must have a pronunciation). L.pt / L_disambig.pt / Linv.pt need
+Transcripts and LM text go through the text normaliser first, which is saved as
+<lang-dir>/text_norm.json so that training, LM text and scoring normalise the same way. The
+tokenizer is trained on the training transcripts; words.txt covers the transcripts and the
+LM text (every LM word must have a pronunciation). L.pt / L_disambig.pt / Linv.pt need
 k2 and are skipped with a warning without it.
 """
 
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from lhotse import load_manifest_lazy
 
+from xlsr.data.text_norm import TextNormalizer
 from xlsr.data.tokenizer import TokenizerConfig, train_tokenizer
 from xlsr.graph.k2_utils import has_k2
 from xlsr.graph.lexicon import prepare_lang_dir
@@ -33,19 +36,22 @@ def main() -> None:
     p.add_argument("--per-language", action="store_true")
     a = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    lang_dir = Path(a.lang_dir)
+    normalize = TextNormalizer()  # the default suits the numbers corpus
     texts = defaultdict(list)
     for cut in load_manifest_lazy(a.cuts):
         for sup in cut.supervisions:
-            if sup.text and sup.text.strip():
-                texts[sup.language or "all"].append(sup.text.strip())
-    lang_dir = Path(a.lang_dir)
+            if sup.text and normalize(sup.text):
+                texts[sup.language or "all"].append(normalize(sup.text))
     cfg = TokenizerConfig(a.model_type, a.vocab_size, a.per_language)
     tok = train_tokenizer(dict(texts), lang_dir / "tokenizer", cfg)
     words = {lang: {w for t in ts for w in t.split()} for lang, ts in texts.items()}
     if a.lm_text_dir:
         for path in sorted(Path(a.lm_text_dir).glob("*.txt")):
-            words.setdefault(path.stem, set()).update(path.read_text(encoding="utf-8").split())
+            text = normalize(path.read_text(encoding="utf-8"))
+            words.setdefault(path.stem, set()).update(text.split())
     prepare_lang_dir(lang_dir, tok, {k: sorted(v) for k, v in words.items()})
+    normalize.save(lang_dir)
     if has_k2():
         from xlsr.graph.compile import make_lang_fsts
 
