@@ -72,8 +72,8 @@ def test_unreadable_only_checkpoint_says_starting_from_scratch(data, tmp_path):
     (exp / "checkpoint-5.pt").write_bytes(b"truncated")
     assert train(root, lang, exp) == 0
     log = next((exp / "log").glob("train-*.log")).read_text()
-    assert "checkpoint-5.pt: unreadable" in log
-    assert "none of its 1 checkpoints is readable" in log and "starting from scratch" in log
+    assert "checkpoint-5.pt: unreadable" in log and "renamed" in log
+    assert "no readable checkpoint" in log and "starting from scratch" in log
     # the broken file is set aside, so keep_last_n cannot keep it instead of the new one
     assert (exp / "checkpoint-5.pt.unreadable").exists()
     assert ckpt.load_checkpoint(exp / "checkpoint-2.pt")["trainer"]["update"] == 2

@@ -288,28 +288,15 @@ def _read(path: Path) -> Any:
 
 def _latest(exp: Path) -> Tuple[Path, dict]:
     """The readable checkpoint-*.pt / epoch-*.pt with the most updates, and its contents;
-    unreadable (truncated) ones are named in a warning, never passed over silently."""
-    best, state, broken = None, None, []
-    for path in ckpt.list_checkpoints(exp, "checkpoint") + ckpt.list_checkpoints(exp, "epoch"):
-        try:
-            loaded = ckpt.load_checkpoint(path)
-            update = int(loaded["trainer"]["update"])
-        except Exception as e:  # noqa: BLE001 - a broken file must not hide the others
-            logger.warning("%s: unreadable (%s), not used for decoding", path, str(e)[:200])
-            broken.append(path.name)
-            continue
-        if state is None or update > int(state["trainer"]["update"]):
-            best, state = path, loaded
+    unreadable (truncated) ones are named, never passed over silently."""
+    best, state, broken = ckpt.newest_readable(exp)
+    names = [p.name for p in broken]
     if best is None:
-        extra = f"; unreadable: {broken}" if broken else ""
+        extra = f"; unreadable: {names}" if broken else ""
         raise SystemExit(f"{exp}: no readable checkpoint-*.pt or epoch-*.pt to decode{extra}")
     if broken:
-        logger.warning(
-            "decoding %s (update %d), the newest readable checkpoint; unreadable: %s",
-            best,
-            state["trainer"]["update"],
-            broken,
-        )
+        logger.warning("decoding %s (update %d), the newest readable checkpoint; unreadable: %s",
+                       best, state["trainer"]["update"], names)  # fmt: skip
     return best, state
 
 

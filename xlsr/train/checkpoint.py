@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -56,18 +56,34 @@ def list_checkpoints(exp_dir: Pathlike, prefix: str = "checkpoint") -> List[Path
     return [p for _, p in sorted(found)]
 
 
-def latest_checkpoint(exp_dir: Pathlike) -> Optional[Path]:
-    """The checkpoint with the most updates among checkpoint-*.pt and epoch-*.pt."""
-    best, best_step = None, -1
+def newest_readable(
+    exp_dir: Pathlike,
+) -> Tuple[Optional[Path], Optional[Dict[str, Any]], List[Path]]:
+    """The checkpoint-*.pt / epoch-*.pt with the most updates, read.
+
+    An unreadable (e.g. truncated) file is named in a warning and returned in the third
+    element, never passed over silently.
+
+    Returns:
+        (path, contents, unreadable): (None, None, unreadable) when no file is readable.
+    """
+    best, state, broken = None, None, []
     for p in list_checkpoints(exp_dir, "checkpoint") + list_checkpoints(exp_dir, "epoch"):
         try:
-            step = int(_load(p)["trainer"]["update"])
-        except Exception as e:  # noqa: BLE001 - a broken file must not stop a resume
-            logger.warning("%s: unreadable, ignored for resuming (%s)", p, e)
+            loaded = _load(p)
+            step = int(loaded["trainer"]["update"])
+        except Exception as e:  # noqa: BLE001 - a broken file must not hide the others
+            logger.warning("%s: unreadable, not used (%s)", p, " ".join(str(e).split())[:200])
+            broken.append(p)
             continue
-        if step > best_step:
-            best, best_step = p, step
-    return best
+        if state is None or step > int(state["trainer"]["update"]):
+            best, state = p, loaded
+    return best, state, broken
+
+
+def latest_checkpoint(exp_dir: Pathlike) -> Optional[Path]:
+    """The readable checkpoint with the most updates among checkpoint-*.pt and epoch-*.pt."""
+    return newest_readable(exp_dir)[0]
 
 
 def remove_old(exp_dir: Pathlike, keep_last: int, prefix: str = "checkpoint") -> None:

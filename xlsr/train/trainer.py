@@ -243,19 +243,19 @@ class Trainer:
         return self.model.encoder
 
     def resume(self) -> bool:
-        """Loads the newest checkpoint of ``exp_dir`` if there is one."""
-        latest = ckpt.latest_checkpoint(self.exp_dir)
+        """Loads the newest readable checkpoint of ``exp_dir`` if there is one; says which, or
+        that training starts from scratch (unreadable files are renamed ``*.unreadable``, or
+        keep_last_n would keep them instead of the new checkpoints)."""
+        latest, state, broken = ckpt.newest_readable(self.exp_dir)
+        if broken and self.rank == 0:
+            for p in broken:
+                p.rename(p.with_name(p.name + ".unreadable"))
+            logger.warning("%s: %d unreadable checkpoint(s) renamed *.pt.unreadable: %s",
+                           self.exp_dir, len(broken), [p.name for p in broken])  # fmt: skip
         if latest is None:
-            found = ckpt.list_checkpoints(self.exp_dir) + ckpt.list_checkpoints(self.exp_dir, "epoch")  # fmt: skip
-            if found and self.rank == 0:  # renamed, or keep_last_n would keep them instead
-                for p in found:
-                    p.rename(p.with_name(p.name + ".unreadable"))
-                logger.warning("%s: none of its %d checkpoints is readable (see above; renamed "
-                               "*.pt.unreadable): starting from scratch", self.exp_dir, len(found))  # fmt: skip
-            else:
-                logger.info("no checkpoint in %s: starting from scratch", self.exp_dir)
+            logger.warning("no readable checkpoint in %s: starting from scratch", self.exp_dir)
             return False
-        self.load_state_dict(ckpt.load_checkpoint(latest))
+        self.load_state_dict(state)
         logger.info("resumed from %s at update %d, epoch %d", latest, self.update, self.epoch)
         return True
 
