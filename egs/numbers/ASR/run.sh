@@ -129,8 +129,7 @@ fp_manifests() { stage_fingerprint -- data/corpus/metadata.jsonl; }
 fp_lang() {
   local opts=(model_type="$model_type" per_language="$per_language" lm_orders="$lm_orders")
   [ "$model_type" = char ] || opts+=(vocab_size="$vocab_size")
-  stage_fingerprint "${opts[@]}" -- data/manifests/numbers_cuts_train.jsonl.gz \
-    data/manifests/numbers_supervisions_train.jsonl.gz data/corpus/lm_text
+  stage_fingerprint "${opts[@]}" -- data/manifests/numbers_cuts_train.jsonl.gz data/corpus/lm_text
 }
 fp_graphs() {
   stage_fingerprint modified_ctc="$modified_ctc" -- \
@@ -221,12 +220,11 @@ if run_stage 2 "tokenizer, lexicon, L and n-gram LMs in $lang_dir"; then
       --cuts data/manifests/numbers_cuts_train.jsonl.gz --lm-text-dir data/corpus/lm_text \
       --model-type "$model_type" --vocab-size "$vocab_size" "${extra[@]+"${extra[@]}"}" \
       2>&1 | tee -a "$slog"
-    # LM text: every number of the domain spelled out, plus the training transcripts
-    mkdir -p data/lm
-    cat data/corpus/lm_text/*.txt > data/lm/lm_text.txt
-    gunzip -c data/manifests/numbers_supervisions_train.jsonl.gz \
-      | $PYTHON -c 'import sys, json; [print(json.loads(l)["text"]) for l in sys.stdin]' \
-      >> data/lm/lm_text.txt
+    # LM text: every number of the domain spelled out, plus the training transcripts, both
+    # through the lang dir's text normaliser
+    $PYTHON local/prepare_lm_text.py --lang-dir "$lang_dir" \
+      --cuts data/manifests/numbers_cuts_train.jsonl.gz --lm-text-dir data/corpus/lm_text \
+      --out data/lm/lm_text.txt 2>&1 | tee -a "$slog"
     $PYTHON local/train_lm.py --lang-dir "$lang_dir" --text data/lm/lm_text.txt \
       --orders "$lm_orders" 2>&1 | tee -a "$slog"
     mark_done "$lang_dir/.lang.done" "$fp"
