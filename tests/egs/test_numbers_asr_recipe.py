@@ -142,6 +142,10 @@ def test_changed_lang_side_retrains_and_redecodes(recipe):
     again = run_recipe(recipe, *args, "--model-type", "unigram")
     assert "trained from these inputs" in again and "already decoded" in again
     assert score.stat().st_mtime_ns != char_score and len(list(recipe.glob("exp/ctc.stale-*"))) == 2
+    # a larger --max-update is the same model trained longer: stage 4 resumes the run
+    more = run_recipe(recipe, *args, "--model-type", "unigram", "--max-update", "4")
+    assert "resumed from" in more and "checkpoint-3.pt at update 3" in more
+    assert (exp / "checkpoint-4.pt").exists() and len(list(recipe.glob("exp/ctc.stale-*"))) == 2
 
 
 def test_unfinished_lang_dir_is_rebuilt_not_trusted(recipe):

@@ -275,6 +275,10 @@ class Trainer:
         """Trains to ``max_update`` (or ``max_epochs``), resuming from ``exp_dir`` first."""
         if not self.resume():  # a resumed run continues its saved RNG streams instead
             seed_everything(self.cfg.seed)
+        elif self.update >= self.cfg.max_update:
+            logger.warning("%s is trained to update %d already, beyond max_update %d: nothing "
+                           "to train (use another exp dir for a shorter run)", self.exp_dir,
+                           self.update, self.cfg.max_update)  # fmt: skip
         start = time.time()
         while self.update < self.cfg.max_update and self.epoch <= self.cfg.max_epochs:
             if self.sampler is not None:

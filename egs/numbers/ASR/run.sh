@@ -20,7 +20,7 @@
 # Stale exp dirs: when stage 4's inputs (lang dir, manifests, conf, training options) differ
 # from those the existing exp/<head> was trained from, that exp dir is moved aside to
 # exp/<head>.stale-<YYYYmmdd-HHMMSS> (logged with the reason) and training starts afresh;
-# an interrupted training of the same inputs resumes from its newest checkpoint.
+# an interrupted training of the same inputs, or a larger --max-update, resumes it.
 # Logs: every stage that runs logs to a new exp/log/stage<N>-<YYYYmmdd-HHMMSS>.log
 # (exp/log/stage<N>.log links the newest); a skipped stage writes none.
 # Bad data: stage 1 runs xlsr.bin.validate_data on the train/dev/test cuts and stops when
@@ -135,13 +135,15 @@ fp_graphs() {
   stage_fingerprint modified_ctc="$modified_ctc" -- \
     "$lang_dir"/{tokens.txt,words.txt,L_disambig.pt,G_3_gram.pt}
 }
-fp_train() {
+fp_model() {  # what the checkpoints in $exp_dir are of: another model when it changes
   local opts=(head="$head" lang_dir="$lang_dir" encoder_preset="$encoder_preset"
-              xlsr_checkpoint="$xlsr_checkpoint" max_update="$max_update")
+              xlsr_checkpoint="$xlsr_checkpoint")
   [ "$head" = transducer ] || opts+=(ctc_loss="$ctc_loss")
   stage_fingerprint "${opts[@]}" -- data/manifests/numbers_cuts_{train,dev}.jsonl.gz \
     "$lang_dir"/{tokens.txt,tokenizer,text_norm.json} "conf/train_$head.yaml"
 }
+# the training's inputs: the model's and --max-update (a larger one resumes the run)
+fp_train() { fp_model; echo "option max_update=$max_update"; }
 fp_decode() {  # fp_decode TEST_SET: options, test cuts, lang dir files, the trained model
   local files=("data/manifests/numbers_cuts_$1.jsonl.gz" "$lang_dir"/{tokens.txt,words.txt,tokenizer,text_norm.json})
   local f
@@ -255,13 +257,14 @@ if run_stage 4 "train the $head model in $exp_dir"; then
   else
     require_done "$lang_dir/.lang.done" "$(fp_lang)" "$lang_dir is unfinished or from other inputs: run stage 2"
     # $exp_dir/.inputs: the inputs of the training in $exp_dir, written before it starts
-    if [ -d "$exp_dir" ] && [ -n "$(ls -A "$exp_dir")" ] && ! stage_is_done "$exp_dir/.inputs" "$fp"; then
-      why=$(stage_changes "$exp_dir/.inputs" "$fp")
+    model_fp=$(fp_model)
+    if [ -d "$exp_dir" ] && [ -n "$(ls -A "$exp_dir")" ] && ! stage_is_done "$exp_dir/.inputs" "$model_fp"; then
+      why=$(stage_changes "$exp_dir/.inputs" "$model_fp")
       stale=$(move_aside "$exp_dir")
       log "WARNING: $exp_dir was trained from other inputs, not resuming it: moved it to $stale ($why)"
     fi
     rm -f "$exp_dir/.done"
-    mark_done "$exp_dir/.inputs" "$fp"
+    mark_done "$exp_dir/.inputs" "$model_fp"
     slog=$(stage_log 4)
     extra=()
     [ -n "$xlsr_checkpoint" ] && extra+=(--xlsr-checkpoint "$xlsr_checkpoint")
