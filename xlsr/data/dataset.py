@@ -66,6 +66,7 @@ __all__ = [
     "TokenTargets",
     "conv_frames_fn",
     "ctc_min_frames",
+    "cut_frames",
     "cut_text",
     "filter_cuts",
     "make_dataloader",
@@ -666,14 +667,21 @@ def filter_cuts(
     return CutSet.from_cuts(kept), dropped
 
 
+def cut_frames(
+    cuts: Sequence[Cut], frames_fn: Callable[[Tensor], Tensor], rate: float = 16000
+) -> List[int]:
+    """Encoder frames of each cut's audio at ``rate`` samples per second."""
+    if not cuts:
+        return []
+    samples = torch.tensor([math.floor(c.duration * rate) for c in cuts], dtype=torch.int64)
+    return frames_fn(samples).tolist()
+
+
 def _ctc_feasible(
     cuts: Sequence[Cut], needed: Sequence[int], frames_fn: Callable[[Tensor], Tensor], rate: float
 ) -> List[bool]:
     """Per cut: does the encoder make ``needed`` frames of it at ``rate`` samples per second."""
-    if not cuts:
-        return []
-    samples = torch.tensor([math.floor(c.duration * rate) for c in cuts], dtype=torch.int64)
-    frames = frames_fn(samples).tolist()
+    frames = cut_frames(cuts, frames_fn, rate)
     for cut, f, n in zip(cuts, frames, needed):
         if n > f:
             logger.debug("cut %s: %d frames, CTC needs %d", cut.id, f, n)

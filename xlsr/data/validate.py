@@ -29,13 +29,12 @@ import logging
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Tuple, Union
+from typing import Dict, Iterable, List, Optional, Union
 
-import torch
 from lhotse import CutSet
 from lhotse.cut import Cut
 
-from xlsr.data.dataset import conv_frames_fn, ctc_min_frames, validate_cuts
+from xlsr.data.dataset import conv_frames_fn, ctc_min_frames, cut_frames, source_of, validate_cuts
 
 logger = logging.getLogger(__name__)
 Pathlike = Union[str, Path]
@@ -145,7 +144,7 @@ def validate_manifest(
     report.num_cuts = audio["num_cuts"]
     files: Dict[str, str] = {}
     for cut in cut_set:
-        files[cut.id] = _audio_file(cut)
+        files[cut.id] = source_of(cut)
         if cut.sampling_rate != cfg.sample_rate:
             _add(report, cfg, "resampled", cut.id, files[cut.id], f"{cut.sampling_rate} Hz")
     for cut_id, problem in audio["bad"].items():
@@ -169,15 +168,17 @@ def _check_text(
     cuts: CutSet, lang_dir: Path, cfg: ValidateConfig, report: ValidationReport, files: dict
 ) -> None:
     """Unknown symbols and CTC feasibility of the cuts whose audio is fine."""
-    from xlsr.data.text_norm import TextNormalizer
-    from xlsr.data.tokenizer import Tokenizer
+    from xlsr.data.targets import CutTargets
 
-    norm, tok = TextNormalizer.load(lang_dir), Tokenizer(lang_dir / "tokenizer")
+    targets = CutTargets.from_lang_dir(lang_dir)  # the very targets training builds
     report.checks.append("unknown_symbols")
     unknown_all: Counter = Counter()
     feasible, needed = [], []
     for cut in cuts:
-        ids, unknown = _encode(cut, norm, tok)
+        try:
+            ids, unknown = targets.checked(cut)
+        except ValueError as err:  # a per-language tokenizer without this language
+            ids, unknown = [], [f"<{err}>"]
         unknown_all.update(unknown)
         if unknown:
             shown = " ".join(dict.fromkeys(unknown))
@@ -191,28 +192,10 @@ def _check_text(
     if not cfg.ctc:
         return
     report.checks.append("ctc")
-    samples = torch.tensor([int(c.duration * cfg.sample_rate) for c in feasible], dtype=torch.int64)
-    frames = conv_frames_fn()(samples).tolist() if feasible else []
+    frames = cut_frames(feasible, conv_frames_fn(), cfg.sample_rate)
     for cut, f, n in zip(feasible, frames, needed):
         if n > f:
             _add(report, cfg, "ctc_infeasible", cut.id, files[cut.id], f"{n} > {f} frames")
-
-
-def _encode(cut: Cut, norm, tok) -> Tuple[List[int], List[str]]:
-    """Token ids and unknown symbols of a cut's normalised transcripts (each supervision
-    with its own language, as a per-language tokenizer needs)."""
-    ids, unknown = [], []
-    for sup in cut.supervisions:
-        text = norm(sup.text or "")
-        if not text:
-            continue
-        try:
-            sup_ids, sup_unknown = tok.encode_checked(text, sup.language)
-        except ValueError as err:  # a per-language tokenizer without this language
-            sup_ids, sup_unknown = [], [f"<language {sup.language!r}: {err}>"]
-        ids += sup_ids
-        unknown += sup_unknown
-    return ids, unknown
 
 
 def _add(
@@ -224,11 +207,3 @@ def _add(
     shown = report.examples.setdefault(reason, [])
     if len(shown) < cfg.max_examples:
         shown.append({"cut": cut_id, "file": file, "detail": detail})
-
-
-def _audio_file(cut: Cut) -> str:
-    """The (first) audio source of a cut, for the report."""
-    rec = getattr(cut, "recording", None)
-    if rec is None or not rec.sources:
-        return ""
-    return str(rec.sources[0].source)
