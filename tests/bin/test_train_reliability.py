@@ -112,3 +112,55 @@ def test_unknown_symbols_counted_and_dropped_on_request(data, caplog):
     assert "train.jsonl: 1 utterance(s)" in caplog.text and first.id in caplog.text
     kept, _ = scan_unknown_symbols(mixed, targets, "drop")
     assert first.id not in set(kept.ids) and len(kept) == len(cuts) - 1
+
+
+KILLER = """
+import os, signal, sys
+from xlsr.train.trainer import Trainer
+after = Trainer._after_update
+def after_then_die(self, *args):
+    after(self, *args)
+    if self.update == 6:  # after checkpoint-4: no clean-up, no final save
+        os.kill(os.getpid(), signal.SIGKILL)
+Trainer._after_update = after_then_die
+from xlsr.bin import train_ctc
+sys.exit(train_ctc.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_kill_9_then_the_same_command_equals_an_uninterrupted_run(data, tmp_path, workers):
+    # Invariant (issue 9, case 4): SIGKILL in update 7 (checkpoint-4 on disk), then the same
+    # command in a new process: every final parameter and the running average equal those
+    # of a run that was never interrupted (max abs diff 0), with dropout, time masking,
+    # validation between checkpoints and loader workers.
+    import subprocess
+    import sys
+
+    import torch
+
+    root, _, lang = data
+    args = ["--lang-dir", str(lang), "--train-cuts", str(root / "cuts.jsonl.gz"),
+            "--valid-cuts", str(root / "cuts.jsonl.gz"), "--encoder-preset", "xlsr_tiny",
+            "--max-update", "10", "--update-freq", "1", "--freeze-finetune-updates", "0",
+            "--ctc-loss", "torch", "--data-max-duration", "2.5", "--data-min-cut-duration", "0.5",
+            "--data-max-cut-duration", "2.0", "--save-every-n", "4", "--valid-interval", "3",
+            "--keep-last-n", "0", "--average-period", "1", "--tensorboard", "false",
+            "--enc-mask-prob", "0.3", "--enc-mask-length", "2", "--enc-dropout", "0.1",
+            "--data-num-workers", workers]  # fmt: skip
+
+    def run(exp, script=None):
+        cmd = [sys.executable, "-c", script, *args] if script else [sys.executable, "-m", "xlsr.bin.train_ctc", *args]  # fmt: skip
+        return subprocess.run([*cmd, "--exp-dir", str(exp)], capture_output=True, text=True, timeout=300)  # fmt: skip
+
+    ref = run(tmp_path / "a")
+    assert ref.returncode == 0, ref.stderr[-2000:]
+    killed = run(tmp_path / "b", KILLER)
+    assert killed.returncode == -9 and "training done" not in killed.stderr
+    assert sorted(p.name for p in (tmp_path / "b").glob("checkpoint-*.pt")) == ["checkpoint-4.pt"]
+    resumed = run(tmp_path / "b")
+    assert resumed.returncode == 0 and "resumed from" in resumed.stderr, resumed.stderr[-2000:]
+    a, b = (ckpt.load_checkpoint(tmp_path / d / "checkpoint-10.pt") for d in "ab")
+    for key in ("model", "averaged"):
+        for name, value in a[key].items():
+            assert torch.equal(value, b[key][name]), f"{key} {name}: {(value - b[key][name]).abs().max()}"  # fmt: skip
