@@ -7,8 +7,7 @@ Usage:
         [--checkpoint averaged|last|PATH] [--epoch 10 --avg 3] \\
         [--methods ctc-greedy-search,ctc-decoding,1best,nbest,nbest-rescoring,whole-lattice-rescoring] \\
         [--lm-scales 0.1,0.3,0.5,0.7,1.0] [--num-paths 100] [--nbest-scale 0.5] \\
-        [--search-beam 20] [--output-beam 8] [--max-active-states 10000]
-
+        [--search-beam 20] [--output-beam 8] [--max-active-states 10000] \\
         [--skipped-utts deleted|excluded]
 
 Writes, per method (and LM scale), EXP_DIR/decode/<method>/hyps-<test_set>.jsonl,
