@@ -164,3 +164,17 @@ def test_kill_9_then_the_same_command_equals_an_uninterrupted_run(data, tmp_path
     for key in ("model", "averaged"):
         for name, value in a[key].items():
             assert torch.equal(value, b[key][name]), f"{key} {name}: {(value - b[key][name]).abs().max()}"  # fmt: skip
+
+
+def test_missing_manifest_or_lang_dir_named_up_front(data, tmp_path, capsys):
+    # Invariant: a missing --train-cuts or a lang dir without a tokenizer stops training
+    # with a message naming the option and the path (no traceback from gzip or sentencepiece).
+    root, _, lang = data
+    with pytest.raises(SystemExit):
+        train_ctc.main(["--lang-dir", str(lang), "--train-cuts", str(tmp_path / "gone.jsonl.gz"),
+                        "--exp-dir", str(tmp_path / "exp")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert "argument --train-cuts" in err and "gone.jsonl.gz: no such file" in err
+    with pytest.raises(SystemExit, match="--lang-dir .*tokenizer.json: not a tokenizer directory"):
+        train(root, tmp_path, tmp_path / "exp")
+    assert not (tmp_path / "exp" / "config.yaml").exists()

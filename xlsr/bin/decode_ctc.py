@@ -29,6 +29,7 @@ from xlsr.bin import decode_common as C
 from xlsr.data.tokenizer import Tokenizer, read_symbols
 from xlsr.decode.graph_search import SearchConfig
 from xlsr.models.ctc import CtcConfig, CtcModel
+from xlsr.utils import argtypes as A
 
 TOKEN_METHODS = ("ctc-greedy-search", "ctc-decoding")
 HLG_METHODS = ("1best", "nbest", "nbest-rescoring", "whole-lattice-rescoring")
@@ -40,22 +41,22 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p.add_argument(
         "--hf-model",
         default=None,
-        type=C.existing_dir,
+        type=A.existing_dir,
         help="decode a Hugging Face Wav2Vec2ForCTC directory instead of EXP_DIR's "
         "checkpoints (lang dir from local/prepare_lang_hf.py)",
     )
     p.add_argument("--methods", default="ctc-greedy-search,1best")
     p.add_argument(
         "--lm-scales",
-        type=C.scale_list,
+        type=A.scale_list,
         default="0.1,0.3,0.5,0.7,1.0",
         help="LM scales of the rescoring methods, e.g. 0.1,0.3,0.5",
     )
-    p.add_argument("--num-paths", type=C.positive_int, default=100)
-    p.add_argument("--nbest-scale", type=C.positive_float, default=0.5)
-    p.add_argument("--search-beam", type=C.positive_float, default=20.0)
-    p.add_argument("--output-beam", type=C.positive_float, default=8.0)
-    p.add_argument("--max-active-states", type=C.positive_int, default=10000)
+    p.add_argument("--num-paths", type=A.positive_int, default=100)
+    p.add_argument("--nbest-scale", type=A.positive_float, default=0.5)
+    p.add_argument("--search-beam", type=A.positive_float, default=20.0)
+    p.add_argument("--output-beam", type=A.positive_float, default=8.0)
+    p.add_argument("--max-active-states", type=A.positive_int, default=10000)
     return p.parse_args(argv)
 
 

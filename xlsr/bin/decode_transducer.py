@@ -28,6 +28,7 @@ from typing import Dict, List, Optional
 from xlsr.bin import decode_common as C
 from xlsr.data.tokenizer import Tokenizer, read_symbols
 from xlsr.models.transducer import TransducerConfig, TransducerModel
+from xlsr.utils import argtypes as A
 
 METHODS = ("greedy_search", "modified_beam_search", "fast_beam_search", "fast_beam_search_nbest_LG")
 
@@ -36,22 +37,22 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     C.add_common_args(p)
     p.add_argument("--methods", default="greedy_search,modified_beam_search")
-    p.add_argument("--max-sym-per-frame", type=C.positive_int, default=1, help="greedy_search")
-    p.add_argument("--beam-size", type=C.positive_int, default=4, help="modified_beam_search")
+    p.add_argument("--max-sym-per-frame", type=A.positive_int, default=1, help="greedy_search")
+    p.add_argument("--beam-size", type=A.positive_int, default=4, help="modified_beam_search")
     p.add_argument(
-        "--beam", type=C.positive_float, default=20.0, help="fast beam search: search beam"
+        "--beam", type=A.positive_float, default=20.0, help="fast beam search: search beam"
     )
-    p.add_argument("--max-contexts", type=C.positive_int, default=8, help="fast beam search")
-    p.add_argument("--max-states", type=C.positive_int, default=64, help="fast beam search")
+    p.add_argument("--max-contexts", type=A.positive_int, default=8, help="fast beam search")
+    p.add_argument("--max-states", type=A.positive_int, default=64, help="fast beam search")
     p.add_argument(
-        "--num-paths", type=C.positive_int, default=200, help="fast_beam_search_nbest_LG"
+        "--num-paths", type=A.positive_int, default=200, help="fast_beam_search_nbest_LG"
     )
     p.add_argument(
-        "--nbest-scale", type=C.positive_float, default=0.5, help="fast_beam_search_nbest_LG"
+        "--nbest-scale", type=A.positive_float, default=0.5, help="fast_beam_search_nbest_LG"
     )
     p.add_argument(
         "--ngram-lm-scales",
-        type=C.scale_list,
+        type=A.scale_list,
         default="0.01,0.1,0.3",
         help="fast_beam_search_nbest_LG: scales of LG's scores, one result each",
     )

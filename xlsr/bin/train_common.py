@@ -21,6 +21,7 @@ from xlsr.models.config import EncoderConfig
 from xlsr.train import checkpoint as ckpt
 from xlsr.train.trainer import TrainConfig, Trainer, seed_everything, setup_distributed
 from xlsr.utils import config as C
+from xlsr.utils.argtypes import existing_dir, existing_file
 from xlsr.utils.fingerprint import short_hash
 from xlsr.utils.logging import setup_logging
 
@@ -59,9 +60,10 @@ def parse_args(argv: Optional[List[str]], head: Head, description: str) -> argpa
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--config", default=None,
                    help=f"YAML with train/data/{head.name}/encoder sections")  # fmt: skip
-    p.add_argument("--lang-dir", required=True, help="lang dir with tokenizer/ and tokens.txt")
-    p.add_argument("--train-cuts", required=True)
-    p.add_argument("--valid-cuts", default=None)
+    p.add_argument("--lang-dir", required=True, type=existing_dir,
+                   help="lang dir with tokenizer/ and tokens.txt")  # fmt: skip
+    p.add_argument("--train-cuts", required=True, type=existing_file)
+    p.add_argument("--valid-cuts", default=None, type=existing_file)
     p.add_argument("--xlsr-checkpoint", default=None, help="fairseq/HF/our encoder to fine-tune")
     p.add_argument("--encoder-preset", default="xlsr_tiny", choices=sorted(PRESETS))
     C.add_dataclass_args(p, TrainConfig)
@@ -143,7 +145,10 @@ def train_main(argv: Optional[List[str]], head: Head, description: str) -> int:
     exp_dir = Path(train_cfg.exp_dir)
     stamp = time.strftime("%Y-%m-%d-%H-%M-%S")
     setup_logging(exp_dir / "log" / f"train-{stamp}-rank{rank}.log")
-    targets = CutTargets.from_lang_dir(args.lang_dir)
+    try:
+        targets = CutTargets.from_lang_dir(args.lang_dir)
+    except (FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"--lang-dir {args.lang_dir}: {e} (build it with the recipe's stage 2)") from e  # fmt: skip
     head_cfg = C.from_args(head.config_cls, args, {**yaml_cfg.get(head.name, {}),
                            "vocab_size": targets.tokenizer.vocab_size}, prefix=head.prefix)  # fmt: skip
     seed_everything(train_cfg.seed)  # the model's initialisation follows --seed too
