@@ -6,7 +6,6 @@ tokens; token 0 is the blank.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Dict, Optional, Sequence, Tuple
 
@@ -14,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from xlsr.models.base import TaskModel
 from xlsr.models.batch_loss import compute_asr_loss
 from xlsr.models.encoder import XLSREncoder
 
@@ -27,7 +27,7 @@ class CtcConfig:
     output_beam: float = 10.0  # k2 only: pruning beam of the loss lattice
 
 
-class CtcModel(nn.Module):
+class CtcModel(TaskModel):
     """XLS-R encoder + CTC projection.
 
     Args:
@@ -35,17 +35,15 @@ class CtcModel(nn.Module):
         cfg: head config.
     """
 
+    task_name = "asr_ctc"
+
     def __init__(self, encoder: XLSREncoder, cfg: CtcConfig) -> None:
-        super().__init__()
+        super().__init__(encoder)
         if cfg.loss not in ("k2", "torch"):
             raise ValueError(f"CtcConfig.loss must be 'k2' or 'torch', got {cfg.loss!r}")
         self.cfg = cfg
-        self.encoder = encoder
         self.dropout = nn.Dropout(cfg.final_dropout)
         self.output = nn.Linear(encoder.output_dim, cfg.vocab_size)
-        #: fairseq freeze_finetune_updates: the trainer sets this while only the head trains
-        #: (the encoder runs without gradients then).
-        self.freeze_encoder = False
         self._compiler = None
 
     def forward(self, waveforms: Tensor, lengths: Tensor,
@@ -61,9 +59,7 @@ class CtcModel(nn.Module):
             (log_probs (B, T, V), frames (B,)) without targets; ``self.loss(...)``'s
             (loss, info) with them.
         """
-        frozen = self.freeze_encoder and self.training
-        with torch.no_grad() if frozen else contextlib.nullcontext():
-            hidden, frames = self.encoder(waveforms, lengths)
+        hidden, frames = self.encode(waveforms, lengths)
         log_probs = self.output(self.dropout(hidden)).float().log_softmax(dim=-1)
         if targets is None:
             return log_probs, frames

@@ -9,7 +9,6 @@ network starts every sequence from ``context_size`` blanks.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Dict, Optional, Sequence, Tuple
 
@@ -17,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from xlsr.models.base import TaskModel
 from xlsr.models.batch_loss import compute_asr_loss
 from xlsr.models.encoder import XLSREncoder
 
@@ -117,7 +117,7 @@ class Joiner(nn.Module):
         return self.output_linear(torch.tanh(enc + dec))
 
 
-class TransducerModel(nn.Module):
+class TransducerModel(TaskModel):
     """XLS-R encoder + stateless decoder + joiner (+ optional auxiliary CTC output).
 
     Args:
@@ -125,20 +125,17 @@ class TransducerModel(nn.Module):
         cfg: head config.
     """
 
+    task_name = "asr_transducer"
+
     def __init__(self, encoder: XLSREncoder, cfg: TransducerConfig) -> None:
-        super().__init__()
+        super().__init__(encoder)
         self.cfg = cfg
-        self.encoder = encoder
         dim = encoder.output_dim
         self.decoder = Decoder(cfg.vocab_size, cfg.decoder_dim, cfg.context_size, blank_id=0)
         self.joiner = Joiner(dim, cfg.decoder_dim, cfg.joiner_dim, cfg.vocab_size)
         self.simple_am_proj = nn.Linear(dim, cfg.vocab_size)
         self.simple_lm_proj = nn.Linear(cfg.decoder_dim, cfg.vocab_size)
         self.ctc_output = nn.Linear(dim, cfg.vocab_size) if cfg.ctc_loss_scale > 0 else None
-        #: fairseq freeze_finetune_updates: set by the trainer while only the head trains.
-        self.freeze_encoder = False
-        #: the trainer's update count (loss-weight warm-up).
-        self.num_updates = 0
 
     @property
     def blank_id(self) -> int:
@@ -159,9 +156,7 @@ class TransducerModel(nn.Module):
             (encoder_out (B, T, D), frames (B,)) without targets; ``self.loss(...)``'s
             (loss, info) with them.
         """
-        frozen = self.freeze_encoder and self.training
-        with torch.no_grad() if frozen else contextlib.nullcontext():
-            encoder_out, frames = self.encoder(waveforms, lengths)
+        encoder_out, frames = self.encode(waveforms, lengths)
         if targets is None:
             return encoder_out, frames
         return self.loss(encoder_out, frames, targets)

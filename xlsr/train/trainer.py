@@ -114,7 +114,8 @@ class Trainer:
     """Runs ``loss_fn`` over ``train_loader`` until ``cfg.max_update``.
 
     Args:
-        model: the task model (with an ``encoder`` attribute for freezing).
+        model: a ``xlsr.models.base.TaskModel`` (encoder, freeze_encoder, set_num_updates,
+            layerdrop_step).
         cfg: training config.
         loss_fn: (model, batch) -> (summed loss, info dict).
         train_loader: yields batches; ``sampler`` its checkpointable sampler.
@@ -213,7 +214,7 @@ class Trainer:
                 "update": self.update,
                 "epoch": self.epoch,
                 "nonfinite_total": self.nonfinite_total,
-                "layerdrop_step": self._encoder().encoder.layerdrop_step,
+                "layerdrop_step": self.model.layerdrop_step,
                 "skips": self.skips.state_dict(),
             },  # fmt: skip
             "averaged": self.averaged,
@@ -233,14 +234,11 @@ class Trainer:
         t = state["trainer"]
         self.update, self.epoch = t["update"], t["epoch"]
         self.nonfinite_total = t["nonfinite_total"]
-        self._encoder().encoder.layerdrop_step = t["layerdrop_step"]
+        self.model.layerdrop_step = t["layerdrop_step"]
         if "skips" in t:
             self.skips.load_state_dict(t["skips"])
         self.averaged, self.num_averaged = state.get("averaged"), state.get("num_averaged", 0)
         _set_rng_state(state["rng"])
-
-    def _encoder(self):
-        return self.model.encoder
 
     def resume(self) -> bool:
         """Loads the newest readable checkpoint of ``exp_dir`` if there is one; says which, or
@@ -323,8 +321,7 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.model.freeze_encoder = self.update < self.cfg.freeze_finetune_updates
-        if hasattr(self.model, "num_updates"):  # heads with loss warm-up (transducer)
-            self.model.num_updates = self.update
+        self.model.set_num_updates(self.update)
         info_sum: Dict[str, float] = {}
         for i, batch in enumerate(batches):
             sync = i == len(batches) - 1 or self.world <= 1
