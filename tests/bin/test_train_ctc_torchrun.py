@@ -1,4 +1,4 @@
-"""xlsr.bin.train_ctc under torchrun: 2 CPU processes (gloo), DDP sampler, rank-aware
+"""xlsr.bin.train --task asr_ctc under torchrun: 2 CPU processes (gloo), DDP sampler, rank-aware
 logging and checkpointing; DDP, and FSDP with activation checkpointing where torch has it."""
 
 import shutil
@@ -27,7 +27,7 @@ def test_two_process_torchrun_training(tmp_path, distributed):
         texts.setdefault(c.supervisions[0].language, []).append(c.supervisions[0].text)
     train_tokenizer(texts, tmp_path / "lang" / "tokenizer", TokenizerConfig(model_type="char"))
     torchrun = str(Path(sys.executable).parent / "torchrun")
-    cmd = [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "xlsr.bin.train_ctc",
+    cmd = [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "xlsr.bin.train", "--task", "asr_ctc",
            "--lang-dir", str(tmp_path / "lang"), "--train-cuts", str(tmp_path / "cuts.jsonl.gz"),
            "--exp-dir", str(tmp_path / "exp"), "--encoder-preset", "xlsr_tiny",
            "--max-update", "3", "--update-freq", "1", "--freeze-finetune-updates", "0",

@@ -1,4 +1,4 @@
-"""xlsr.bin.train_ctc refuses what it cannot do correctly, before it writes anything, and
+"""xlsr.bin.train --task asr_ctc refuses what it cannot do correctly, before it writes anything, and
 trains the lang dir's normalised text without letting special symbols into the targets."""
 
 import logging
@@ -7,7 +7,7 @@ import pytest
 from lhotse import CutSet
 from lhotse.utils import fastcopy
 
-from xlsr.bin import train_ctc
+from xlsr.bin import train as train_bin
 from xlsr.data.targets import CutTargets, scan_unknown_symbols
 from xlsr.data.text_norm import TextNormalizer
 from xlsr.data.tokenizer import TokenizerConfig, train_tokenizer
@@ -35,7 +35,8 @@ def data(tmp_path_factory):
 
 
 def train(root, lang, exp, *extra):
-    return train_ctc.main([
+    return train_bin.main([
+        "--task", "asr_ctc",
         "--lang-dir", str(lang), "--train-cuts", str(root / "cuts.jsonl.gz"),
         "--exp-dir", str(exp), "--encoder-preset", "xlsr_tiny", "--max-update", "2",
         "--update-freq", "1", "--freeze-finetune-updates", "0", "--ctc-loss", "torch",
@@ -123,8 +124,8 @@ def after_then_die(self, *args):
     if self.update == 6:  # after checkpoint-4: no clean-up, no final save
         os.kill(os.getpid(), signal.SIGKILL)
 Trainer._after_update = after_then_die
-from xlsr.bin import train_ctc
-sys.exit(train_ctc.main(sys.argv[1:]))
+from xlsr.bin import train
+sys.exit(train.main(sys.argv[1:]))
 """
 
 
@@ -140,7 +141,7 @@ def test_kill_9_then_the_same_command_equals_an_uninterrupted_run(data, tmp_path
     import torch
 
     root, _, lang = data
-    args = ["--lang-dir", str(lang), "--train-cuts", str(root / "cuts.jsonl.gz"),
+    args = ["--task", "asr_ctc", "--lang-dir", str(lang), "--train-cuts", str(root / "cuts.jsonl.gz"),
             "--valid-cuts", str(root / "cuts.jsonl.gz"), "--encoder-preset", "xlsr_tiny",
             "--max-update", "10", "--update-freq", "1", "--freeze-finetune-updates", "0",
             "--ctc-loss", "torch", "--data-max-duration", "2.5", "--data-min-cut-duration", "0.5",
@@ -150,7 +151,7 @@ def test_kill_9_then_the_same_command_equals_an_uninterrupted_run(data, tmp_path
             "--data-num-workers", workers]  # fmt: skip
 
     def run(exp, script=None):
-        cmd = [sys.executable, "-c", script, *args] if script else [sys.executable, "-m", "xlsr.bin.train_ctc", *args]  # fmt: skip
+        cmd = [sys.executable, "-c", script, *args] if script else [sys.executable, "-m", "xlsr.bin.train", *args]  # fmt: skip
         return subprocess.run([*cmd, "--exp-dir", str(exp)], capture_output=True, text=True, timeout=300)  # fmt: skip
 
     ref = run(tmp_path / "a")
@@ -171,7 +172,7 @@ def test_missing_manifest_or_lang_dir_named_up_front(data, tmp_path, capsys):
     # with a message naming the option and the path (no traceback from gzip or sentencepiece).
     root, _, lang = data
     with pytest.raises(SystemExit):
-        train_ctc.main(["--lang-dir", str(lang), "--train-cuts", str(tmp_path / "gone.jsonl.gz"),
+        train_bin.main(["--task", "asr_ctc", "--lang-dir", str(lang), "--train-cuts", str(tmp_path / "gone.jsonl.gz"),
                         "--exp-dir", str(tmp_path / "exp")])  # fmt: skip
     err = capsys.readouterr().err
     assert "argument --train-cuts" in err and "gone.jsonl.gz: no such file" in err

@@ -271,7 +271,7 @@ if run_stage 4 "train the $head model in $exp_dir"; then
     [ "$head" = ctc ] && extra+=(--ctc-loss "$ctc_loss")
     [ -n "$max_update" ] && extra+=(--max-update "$max_update")
     # an interrupted run of the same inputs resumes from the newest checkpoint in $exp_dir
-    $PYTHON -m xlsr.bin.train_$head --config conf/train_$head.yaml --lang-dir "$lang_dir" \
+    $PYTHON -m xlsr.bin.train --task "asr_$head" --config conf/train_$head.yaml --lang-dir "$lang_dir" \
       --train-cuts data/manifests/numbers_cuts_train.jsonl.gz \
       --valid-cuts data/manifests/numbers_cuts_dev.jsonl.gz --exp-dir "$exp_dir" \
       --encoder-preset "$encoder_preset" "${extra[@]+"${extra[@]}"}" 2>&1 | tee -a "$slog"

@@ -1,8 +1,8 @@
-"""What every ASR training entry point shares: options generated from the dataclasses, the
-encoder (preset or checkpoint), the data loaders, config.yaml, logging and the Trainer.
+"""Training any registered task: options generated once from the dataclasses (TrainConfig,
+DataConfig, the task's model config, the encoder's fine-tuning fields), the encoder (preset
+or checkpoint), the data loaders, config.yaml, logging and the Trainer.
 
-A head supplies a :class:`Head`: its config dataclass (options ``--<prefix>*``, YAML section
-``<section>``), a model factory and the trainer's loss function.
+``python -m xlsr.bin.train --task NAME`` is a thin shell over :func:`train_main`.
 """
 
 from __future__ import annotations
@@ -12,31 +12,20 @@ import dataclasses
 import logging
 import time
 from pathlib import Path
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 from xlsr.data.dataset import DataConfig, filter_cuts, make_dataloader
 from xlsr.data.targets import CutTargets, scan_unknown_symbols
 from xlsr.models import PRESETS, XLSREncoder, load_encoder, preset
 from xlsr.models.config import EncoderConfig
+from xlsr.tasks.base import Task, task_names, task_of_run
 from xlsr.train import checkpoint as ckpt
 from xlsr.train.trainer import TrainConfig, Trainer, seed_everything, setup_distributed
 from xlsr.utils import config as C
 from xlsr.utils.argtypes import existing_dir, existing_file
-from xlsr.utils.fingerprint import short_hash
 from xlsr.utils.logging import setup_logging
 
-logger = logging.getLogger("xlsr.train")
-
-
-@dataclasses.dataclass
-class Head:
-    name: str  # "ctc", "transducer": the YAML section and the run config key
-    config_cls: type  # its config dataclass (with a vocab_size field)
-    prefix: str  # option prefix of the config fields ("ctc_" -> --ctc-loss)
-    build: Callable[[XLSREncoder, Any], Any]  # (encoder, head config) -> model
-    loss_fn: Callable  # the Trainer's (model, batch) -> (loss, info)
-    ctc_feasible: bool  # drop cuts with more tokens than frames (CTC); transducers need not
-    arch_fields: Tuple[str, ...] = ("vocab_size",)  # config fields that shape the parameters
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -56,10 +45,11 @@ class EncoderOverrides:
     checkpoint_activations: Optional[bool] = None
 
 
-def parse_args(argv: Optional[List[str]], head: Head, description: str) -> argparse.Namespace:
+def parse_args(argv: Optional[List[str]], task: Task, description: str) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=description)
+    p.add_argument("--task", default=task.name, choices=task_names(), help="the task to train")
     p.add_argument("--config", default=None,
-                   help=f"YAML with train/data/{head.name}/encoder sections")  # fmt: skip
+                   help=f"YAML with train/data/{task.section}/encoder sections")  # fmt: skip
     p.add_argument("--lang-dir", required=True, type=existing_dir,
                    help="lang dir with tokenizer/ and tokens.txt")  # fmt: skip
     p.add_argument("--train-cuts", required=True, type=existing_file)
@@ -68,7 +58,7 @@ def parse_args(argv: Optional[List[str]], head: Head, description: str) -> argpa
     p.add_argument("--encoder-preset", default="xlsr_tiny", choices=sorted(PRESETS))
     C.add_dataclass_args(p, TrainConfig)
     C.add_dataclass_args(p, DataConfig, prefix="data_")
-    C.add_dataclass_args(p, head.config_cls, prefix=head.prefix)
+    C.add_dataclass_args(p, task.config_cls, prefix=f"{task.section}_")
     C.add_dataclass_args(p, EncoderOverrides, prefix="enc_")
     return p.parse_args(argv)
 
@@ -101,29 +91,29 @@ def make_loader(path, data_cfg: DataConfig, targets: CutTargets, enc_cfg: Encode
     return make_dataloader(kept, data_cfg, train, target_fn=targets)
 
 
-def _differences(old: dict, new: dict, head: Head) -> List[Tuple[str, Any, Any]]:
+def _differences(old: dict, new: dict, task: Task) -> List[Tuple[str, Any, Any]]:
     """(what, old, new) for every setting that makes ``old``'s checkpoints unusable."""
     from xlsr.models.checkpoint import ARCH_FIELDS
 
-    pairs = [("head (the training entry point)", old.get("head", "ctc"), new["head"])]
+    pairs = [("task (--task)", task_of_run(old), new["task"])]
     pairs += [(f"encoder {f} (--encoder-preset / --xlsr-checkpoint)",
                old.get("encoder", {}).get(f), new["encoder"][f]) for f in sorted(ARCH_FIELDS)]  # fmt: skip
-    if old.get("head", "ctc") == new["head"]:
-        pairs += [(f"{head.name} {f}" + (" (the lang dir's tokens.txt)" if f == "vocab_size" else ""),
-                   old.get(head.name, {}).get(f), new[head.name][f]) for f in head.arch_fields]  # fmt: skip
+    if task_of_run(old) == new["task"]:
+        pairs += [(f"{task.section} {f}" + (" (the lang dir's tokens.txt)" if f == "vocab_size" else ""),
+                   old.get(task.section, {}).get(f), new[task.section][f]) for f in task.arch_fields]  # fmt: skip
     if old.get("tokens_hash") is not None:
         pairs.append(("token table (--lang-dir tokens.txt hash)", old["tokens_hash"], new["tokens_hash"]))  # fmt: skip
     return [(what, a, b) for what, a, b in pairs if C.to_plain(a) != C.to_plain(b)]
 
 
-def check_resumable(exp_dir: Path, run_config: dict, head: Head) -> None:
+def check_resumable(exp_dir: Path, run_config: dict, task: Task) -> None:
     """Refuses, before anything is written, options that cannot resume ``exp_dir``'s
     checkpoints (another architecture, head or token table), naming each and both values."""
     config_path = exp_dir / "config.yaml"
     has_ckpt = ckpt.list_checkpoints(exp_dir, "checkpoint") or ckpt.list_checkpoints(exp_dir, "epoch")  # fmt: skip
     if not has_ckpt or not config_path.exists():
         return
-    diffs = _differences(C.load_yaml(config_path), run_config, head)
+    diffs = _differences(C.load_yaml(config_path), run_config, task)
     if diffs:
         lines = "; ".join(f"{what}: was {a!r}, now {b!r}" for what, a, b in diffs)
         raise SystemExit(
@@ -133,9 +123,9 @@ def check_resumable(exp_dir: Path, run_config: dict, head: Head) -> None:
         )
 
 
-def train_main(argv: Optional[List[str]], head: Head, description: str) -> int:
+def train_main(argv: Optional[List[str]], task: Task, description: str) -> int:
     """Parses the options, builds the model and data, and trains (resuming if possible)."""
-    args = parse_args(argv, head, description)
+    args = parse_args(argv, task, description)
     yaml_cfg = C.load_yaml(args.config) if args.config else {}
     train_cfg = C.from_args(TrainConfig, args, yaml_cfg.get("train"))
     data_cfg = C.from_args(DataConfig, args, yaml_cfg.get("data"), prefix="data_")
@@ -149,29 +139,29 @@ def train_main(argv: Optional[List[str]], head: Head, description: str) -> int:
         targets = CutTargets.from_lang_dir(args.lang_dir)
     except (FileNotFoundError, ValueError) as e:
         raise SystemExit(f"--lang-dir {args.lang_dir}: {e} (build it with the recipe's stage 2)") from e  # fmt: skip
-    head_cfg = C.from_args(head.config_cls, args, {**yaml_cfg.get(head.name, {}),
-                           "vocab_size": targets.tokenizer.vocab_size}, prefix=head.prefix)  # fmt: skip
+    base = {**yaml_cfg.get(task.section, {}), **task.lang_values(targets)}
+    head_cfg = C.from_args(task.config_cls, args, base, prefix=f"{task.section}_")
     seed_everything(train_cfg.seed)  # the model's initialisation follows --seed too
     encoder = build_encoder(args, overrides)
-    model = head.build(encoder, head_cfg)
+    model = task.build_model(encoder, head_cfg)
     run_config = {
-        "head": head.name, "train": train_cfg, "data": data_cfg, head.name: head_cfg,
+        "task": task.name, "head": task.section, "train": train_cfg, "data": data_cfg, task.section: head_cfg,
         "encoder": encoder.cfg.to_dict(), "lang_dir": str(args.lang_dir),
         "xlsr_checkpoint": args.xlsr_checkpoint,
-        "tokens_hash": short_hash(targets.tokenizer.directory / "tokens.txt"),
+        **task.run_facts(targets),
     }  # fmt: skip
-    check_resumable(exp_dir, C.to_plain(run_config), head)  # before config.yaml is rewritten
+    check_resumable(exp_dir, C.to_plain(run_config), task)  # before config.yaml is rewritten
     if rank == 0:
         C.save_yaml(run_config, exp_dir / "config.yaml")
     n_params = sum(p.numel() for p in model.parameters()) / 1e6
-    logger.info("%s model: %.2fM parameters, world size %d", head.name, n_params, world)
+    logger.info("%s model: %.2fM parameters, world size %d", task.name, n_params, world)
     loaders = [
-        make_loader(path, data_cfg, targets, encoder.cfg, train, head.ctc_feasible)
+        make_loader(path, data_cfg, targets, encoder.cfg, train, task.ctc_feasible)
         if path else (None, None)
         for path, train in ((args.train_cuts, True), (args.valid_cuts, False))
     ]  # fmt: skip
     (train_loader, sampler), (valid_loader, _) = loaders
-    trainer = Trainer(model, train_cfg, head.loss_fn, train_loader, sampler, valid_loader,
+    trainer = Trainer(model, train_cfg, task.loss, train_loader, sampler, valid_loader,
                       C.to_plain(run_config))  # fmt: skip
     trainer.fit()
     return 0

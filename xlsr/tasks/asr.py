@@ -1,0 +1,35 @@
+"""What the ASR tasks share: token targets of the lang dir, the loss glue, WER result files."""
+
+from __future__ import annotations
+
+from typing import Any, Dict
+
+from xlsr.models.batch_loss import compute_asr_loss
+from xlsr.tasks.base import Pathlike, Task
+
+
+class AsrTask(Task):
+    """Speech recognition on a lang dir's tokens, scored by WER."""
+
+    arch_fields = ("vocab_size",)
+
+    def targets(self, lang_dir: Pathlike):
+        from xlsr.data.targets import CutTargets
+
+        return CutTargets.from_lang_dir(lang_dir)
+
+    def lang_values(self, targets) -> Dict[str, Any]:
+        return {"vocab_size": targets.tokenizer.vocab_size}
+
+    def run_facts(self, targets) -> Dict[str, Any]:
+        from xlsr.utils.fingerprint import short_hash
+
+        return {"tokens_hash": short_hash(targets.tokenizer.directory / "tokens.txt")}
+
+    def loss(self, model, batch):
+        return compute_asr_loss(model, batch)
+
+    def score(self, out_dir: Pathlike, test_set: str, items, **kwargs) -> dict:
+        from xlsr.scoring.results import write_results
+
+        return write_results(out_dir, test_set, items, **kwargs)

@@ -1,0 +1,196 @@
+"""ASR with a CTC head (k2 or torch CTC loss), decoded with or without WFST graphs.
+
+method                      options                               needs
+ctc-greedy-search           -                                     -
+ctc-decoding                GraphSearchConfig                     k2
+1best                       GraphSearchConfig                     k2, HLG.pt, words.txt
+nbest                       GraphSearchConfig, NbestConfig        k2, HLG.pt, words.txt
+nbest-rescoring             + LmRescoreConfig                     k2, + the rescoring G
+whole-lattice-rescoring     GraphSearchConfig, LmRescoreConfig    k2, HLG.pt, the rescoring G
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+from xlsr.decode.graph_search import SearchConfig
+from xlsr.models.ctc import CtcConfig, CtcModel
+from xlsr.tasks.asr import AsrTask
+from xlsr.tasks.base import Method, register
+
+
+@dataclass
+class GraphSearchConfig(SearchConfig):
+    """k2 ``intersect_dense_pruned`` beams (icefall --search-beam / --output-beam ...)."""
+
+    def __post_init__(self) -> None:
+        for name in ("search_beam", "output_beam"):
+            _positive(name, getattr(self, name))
+        if not 0 < self.min_active_states <= self.max_active_states:
+            raise ValueError(
+                "--min-active-states / --max-active-states: need 0 < min <= max, got "
+                f"{self.min_active_states}, {self.max_active_states}"
+            )
+
+
+@dataclass
+class NbestConfig:
+    num_paths: int = 100  # paths sampled from the lattice (icefall --num-paths)
+    nbest_scale: float = 0.5  # scale of the lattice scores before sampling (--nbest-scale)
+
+    def __post_init__(self) -> None:
+        _positive("num_paths", self.num_paths)
+        _positive("nbest_scale", self.nbest_scale)
+
+
+@dataclass
+class LmRescoreConfig:
+    lm_scales: Tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 1.0)  # one result per scale
+
+    def __post_init__(self) -> None:
+        self.lm_scales = check_scales("lm_scales", self.lm_scales)
+
+
+def _positive(name: str, value: float) -> None:
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"--{name.replace('_', '-')} must be a finite number > 0, got {value!r}")
+
+
+def check_scales(name: str, scales) -> Tuple[float, ...]:
+    """LM scales: at least one, each finite and >= 0, none repeated."""
+    option = "--" + name.replace("_", "-")
+    scales = tuple(float(s) for s in scales)
+    if not scales:
+        raise ValueError(f"{option}: give at least one scale, e.g. 0.1,0.3,0.5")
+    bad = [s for s in scales if not math.isfinite(s) or s < 0]
+    if bad:
+        raise ValueError(f"{option}: scales must be finite numbers >= 0, got {list(scales)}")
+    if len(set(scales)) < len(scales):
+        raise ValueError(f"{option}: {list(scales)} repeats a value")
+    return scales
+
+
+def _words(ctx, seqs: List[List[int]]) -> List[str]:
+    return [" ".join(ctx["words"][w] for w in s) for s in seqs]
+
+
+def _greedy(ctx, log_probs, frames, options) -> Dict[str, List[str]]:
+    from xlsr.decode import ctc as D
+
+    return {
+        "ctc-greedy-search": [ctx["tokens"].decode(s) for s in D.greedy_search(log_probs, frames)]
+    }
+
+
+def _ctc_decoding(ctx, log_probs, frames, options):
+    from xlsr.decode import ctc as D
+
+    tok = ctx["tokens"]
+    seqs = D.ctc_decoding(log_probs, frames, tok.vocab_size - 1, options[GraphSearchConfig])
+    return {"ctc-decoding": [tok.decode(s) for s in seqs]}
+
+
+def _one_best(ctx, log_probs, frames, options):
+    from xlsr.decode import ctc as D
+
+    return {
+        "1best": _words(ctx, D.one_best(ctx["HLG"], log_probs, frames, options[GraphSearchConfig]))
+    }
+
+
+def _nbest(ctx, log_probs, frames, options):
+    from xlsr.decode import ctc as D
+
+    nb = options[NbestConfig]
+    seqs = D.nbest(
+        ctx["HLG"], log_probs, frames, options[GraphSearchConfig], nb.num_paths, nb.nbest_scale
+    )
+    return {"nbest": _words(ctx, seqs)}
+
+
+def _nbest_rescoring(ctx, log_probs, frames, options):
+    from xlsr.decode import ctc as D
+
+    nb, search = options[NbestConfig], options[GraphSearchConfig]
+    res = D.nbest_rescoring(
+        ctx["HLG"],
+        ctx["G_rescore"],
+        log_probs,
+        frames,
+        search,
+        list(options[LmRescoreConfig].lm_scales),
+        nb.num_paths,
+        nb.nbest_scale,
+    )
+    return {f"nbest-rescoring/{k}": _words(ctx, v) for k, v in res.items()}
+
+
+def _whole_lattice_rescoring(ctx, log_probs, frames, options):
+    from xlsr.decode import ctc as D
+
+    res = D.whole_lattice_rescoring(
+        ctx["HLG"],
+        ctx["G_rescore"],
+        log_probs,
+        frames,
+        options[GraphSearchConfig],
+        list(options[LmRescoreConfig].lm_scales),
+    )
+    return {f"whole-lattice-rescoring/{k}": _words(ctx, v) for k, v in res.items()}
+
+
+HLG_FILES = ("HLG.pt", "words.txt")
+
+
+class AsrCtcTask(AsrTask):
+    name = "asr_ctc"
+    section = "ctc"
+    config_cls = CtcConfig
+    model_cls = CtcModel
+    ctc_feasible = True
+    methods = {
+        "ctc-greedy-search": Method(_greedy),
+        "ctc-decoding": Method(_ctc_decoding, (GraphSearchConfig,), needs_k2=True),
+        "1best": Method(_one_best, (GraphSearchConfig,), HLG_FILES, True),
+        "nbest": Method(_nbest, (GraphSearchConfig, NbestConfig), HLG_FILES, True),
+        "nbest-rescoring": Method(
+            _nbest_rescoring,
+            (GraphSearchConfig, NbestConfig, LmRescoreConfig),
+            (*HLG_FILES, "G_rescore"),
+            True,
+        ),
+        "whole-lattice-rescoring": Method(
+            _whole_lattice_rescoring,
+            (GraphSearchConfig, LmRescoreConfig),
+            (*HLG_FILES, "G_rescore"),
+            True,
+        ),
+    }
+    default_methods = ("ctc-greedy-search", "1best")
+
+    def prepare(self, model, lang_dir, methods, options):
+        """The token decoder, and the word table and graphs the methods use (only those)."""
+        from xlsr.data.tokenizer import Tokenizer, read_symbols
+
+        lang = Path(lang_dir)
+        ctx = {"tokens": Tokenizer(lang / "tokenizer")}
+        needs = {f for m in methods for f in self.methods[m].lang_files}
+        if "HLG.pt" in needs:
+            from xlsr.graph.compile import load_fsa
+
+            ctx["words"] = read_symbols(lang / "words.txt")
+            ctx["HLG"] = load_fsa(lang / "HLG.pt")
+        if "G_rescore" in needs:
+            from xlsr.decode.ctc import prepare_rescoring_G
+            from xlsr.graph.compile import load_fsa
+            from xlsr.graph.lexicon import symbol_table
+
+            first = symbol_table(lang / "words.txt")["#0"]
+            ctx["G_rescore"] = prepare_rescoring_G(load_fsa(lang / "G_4_gram.pt"), first)
+        return ctx
+
+
+register(AsrCtcTask())

@@ -1,0 +1,140 @@
+"""What a task is: the one extension point of the toolkit.
+
+A task module (``xlsr/tasks/<name>.py``) subclasses :class:`Task`, fills in its class
+attributes and methods, and registers an instance with :func:`register`. The generic entry
+points ``python -m xlsr.bin.train --task NAME`` and ``python -m xlsr.bin.decode --task NAME``
+then train and decode it: every option comes from the task's dataclasses.
+
+    attribute / method        what it gives
+    name                      the registry key ("asr_ctc"); also config.yaml's "task"
+    section                   YAML section and option prefix of ``config_cls`` ("ctc": --ctc-*)
+    config_cls                the model (head) config dataclass
+    model_cls                 a ``xlsr.models.base.TaskModel`` subclass
+    arch_fields               fields of ``config_cls`` that shape the parameters
+    ctc_feasible              drop training cuts with more tokens than frames (CTC)
+    methods                   decoding methods: name -> :class:`Method`
+    default_methods           what ``decode`` runs without ``--methods``
+    lang_values(targets)            model config values the lang dir fixes (vocab_size)
+    run_facts(targets)              lang dir facts config.yaml records (tokens_hash)
+    build_model(encoder, cfg)       the model
+    targets(lang_dir)               cut -> training target (picklable)
+    loss(model, batch)              the trainer's (summed loss, info)
+    prepare(model, lang_dir, methods, options)  what the methods need (tokenizer, graphs)
+    score(out_dir, test_set, items, ...)        result files (DESIGN.md contract 3)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Dict, List, Mapping, Tuple, Type, Union
+
+Pathlike = Union[str, Path]
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """One decoding method.
+
+    Attributes:
+        run: ``run(ctx, output, frames, options) -> {result name: [text per utterance]}``;
+            ``ctx`` is what :meth:`Task.prepare` returned, ``options`` maps each config
+            class to its instance.
+        configs: the option dataclasses it reads (their fields become decode options).
+        lang_files: files of the lang dir it needs (relative paths, for an up-front check).
+        needs_k2: whether it runs only with k2.
+    """
+
+    run: Callable[..., Dict[str, List[str]]]
+    configs: Tuple[type, ...] = ()
+    lang_files: Tuple[str, ...] = ()
+    needs_k2: bool = False
+
+
+class Task:
+    """Base of every task (see the module docstring for the protocol)."""
+
+    name: ClassVar[str] = ""
+    section: ClassVar[str] = ""
+    config_cls: ClassVar[type]
+    model_cls: ClassVar[type]
+    arch_fields: ClassVar[Tuple[str, ...]] = ()
+    ctc_feasible: ClassVar[bool] = False
+    methods: ClassVar[Dict[str, Method]] = {}
+    default_methods: ClassVar[Tuple[str, ...]] = ()
+
+    def lang_values(self, targets) -> Dict[str, Any]:
+        """Model config values that the lang dir fixes (e.g. ``vocab_size``), from the task's
+        ``targets(lang_dir)``; YAML and command-line values come on top."""
+        return {}
+
+    def build_model(self, encoder, cfg):
+        return self.model_cls(encoder, cfg)
+
+    def targets(self, lang_dir: Pathlike) -> Callable:
+        raise NotImplementedError
+
+    def run_facts(self, targets) -> Dict[str, Any]:
+        """Facts of the lang dir to record in config.yaml (e.g. ``tokens_hash``): decoding
+        and resuming check them."""
+        return {}
+
+    def loss(self, model, batch):
+        raise NotImplementedError
+
+    def prepare(self, model, lang_dir: Pathlike, methods: List[str], options: Mapping[type, Any]):
+        return {}
+
+    def score(self, out_dir: Pathlike, test_set: str, items, **kwargs) -> dict:
+        raise NotImplementedError
+
+    def option_classes(self) -> List[type]:
+        """The decode option dataclasses of all methods, each once, in method order."""
+        seen: List[type] = []
+        for method in self.methods.values():
+            seen += [c for c in method.configs if c not in seen]
+        return seen
+
+
+_REGISTRY: Dict[str, Task] = {}
+
+
+def register(task: Task) -> Task:
+    """Adds ``task`` to the registry under ``task.name`` (a name is registered once)."""
+    if not task.name:
+        raise ValueError(f"{type(task).__name__}: a task needs a name")
+    if task.name in _REGISTRY and type(_REGISTRY[task.name]) is not type(task):
+        raise ValueError(f"task {task.name!r} is already registered ({type(_REGISTRY[task.name]).__name__})")  # fmt: skip
+    _REGISTRY[task.name] = task
+    return task
+
+
+def get_task(name: str) -> Task:
+    """The registered task ``name``; ValueError listing the known ones otherwise."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown task {name!r}; known tasks: {sorted(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
+def task_names() -> List[str]:
+    return sorted(_REGISTRY)
+
+
+#: config.yaml files written before tasks existed name the head instead
+LEGACY_HEADS: Dict[str, str] = {"ctc": "asr_ctc", "transducer": "asr_transducer"}
+
+
+def task_of_run(run_config: Mapping[str, Any]) -> str:
+    """The task name a run config (config.yaml / a checkpoint's ``config``) records."""
+    if run_config.get("task"):
+        return str(run_config["task"])
+    return LEGACY_HEADS.get(str(run_config.get("head", "ctc")), str(run_config.get("head")))
+
+
+def options_from(values: Mapping[str, Any], classes: List[Type]) -> Dict[type, Any]:
+    """One instance per option class from a flat ``values`` dict (unknown keys ignored)."""
+    out = {}
+    for cls in classes:
+        names = {f.name for f in dataclasses.fields(cls)}
+        out[cls] = cls(**{k: v for k, v in values.items() if k in names})
+    return out
