@@ -23,6 +23,7 @@ from lhotse import load_manifest_lazy
 from xlsr.data.text_norm import TextNormalizer
 from xlsr.data.tokenizer import TokenizerConfig, train_tokenizer
 from xlsr.graph.k2_utils import has_k2
+from xlsr.graph.lang_dir import LangDir
 from xlsr.graph.lexicon import prepare_lang_dir
 
 
@@ -36,7 +37,7 @@ def main() -> None:
     p.add_argument("--per-language", action="store_true")
     a = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    lang_dir = Path(a.lang_dir)
+    lang = LangDir(a.lang_dir)
     normalize = TextNormalizer()  # the default suits the numbers corpus
     texts = defaultdict(list)
     for cut in load_manifest_lazy(a.cuts):
@@ -44,18 +45,18 @@ def main() -> None:
             if sup.text and normalize(sup.text):
                 texts[sup.language or "all"].append(normalize(sup.text))
     cfg = TokenizerConfig(a.model_type, a.vocab_size, a.per_language)
-    tok = train_tokenizer(dict(texts), lang_dir / "tokenizer", cfg)
+    tok = train_tokenizer(dict(texts), lang.tokenizer_dir, cfg)
     words = {lang: {w for t in ts for w in t.split()} for lang, ts in texts.items()}
     if a.lm_text_dir:
         for path in sorted(Path(a.lm_text_dir).glob("*.txt")):
             text = normalize(path.read_text(encoding="utf-8"))
             words.setdefault(path.stem, set()).update(text.split())
-    prepare_lang_dir(lang_dir, tok, {k: sorted(v) for k, v in words.items()})
-    normalize.save(lang_dir)
+    prepare_lang_dir(lang.path, tok, {k: sorted(v) for k, v in words.items()})
+    normalize.save(lang.path)  # lang.text_norm
     if has_k2():
         from xlsr.graph.compile import make_lang_fsts
 
-        make_lang_fsts(lang_dir)
+        make_lang_fsts(lang.path)
     else:
         logging.warning("k2 is not installed: L.pt, L_disambig.pt and Linv.pt not built")
 

@@ -3,21 +3,21 @@
 
 Usage:
     local/prepare_lang_hf.py --hf-model DIR --lang-dir data/lang_hf --lm-text text.txt
-        [--order 3]
+        [--orders 3,4]
 
 Tokens are the model's vocab.json (blank first), words are those of the LM text spelled with
-the model's characters (``|`` optional between words); builds L, G (kaldingram + kaldilm),
-LG, HLG.pt and HLG.fst. Then: python -m xlsr.bin.decode_ctc --hf-model DIR --lang-dir ...
+the model's characters (``|`` optional between words); builds L, the LMs and G of both
+--orders FIRST_PASS[,RESCORE] (kaldingram + kaldilm), LG, HLG.pt and HLG.fst (from the
+first-pass G). Then: python -m xlsr.bin.decode_ctc --hf-model DIR --lang-dir ...
 """
 
 import argparse
 import logging
 from pathlib import Path
 
-import torch
-
 from xlsr.graph import compile as graph
-from xlsr.graph import lm
+from xlsr.graph.lang_dir import orders_arg
+from xlsr.graph.lm import make_lms
 from xlsr.models.hf_ctc import HfVocab, prepare_hf_lang_dir
 
 
@@ -26,21 +26,14 @@ def main() -> None:
     p.add_argument("--hf-model", required=True)
     p.add_argument("--lang-dir", required=True)
     p.add_argument("--lm-text", required=True, help="one sentence per line")
-    p.add_argument("--order", type=int, default=3)
+    p.add_argument("--orders", type=orders_arg, default="3,4", help="FIRST_PASS[,RESCORE]")
     a = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    lang = Path(a.lang_dir)
-    vocab = HfVocab(a.hf_model)
     text = Path(a.lm_text).read_text(encoding="utf-8")
-    prepare_hf_lang_dir(lang, vocab, text.split())
-    graph.make_lang_fsts(lang)
-    arpa = lm.train_arpa(a.lm_text, lang / "lm" / f"{a.order}gram.arpa", a.order)
-    G = lm.make_G(arpa, lang / "words.txt", lang / f"G_{a.order}_gram.pt")
-    LG = graph.compile_lg(lang, G)
-    torch.save(LG.as_dict(), lang / "LG.pt")
-    HLG = graph.compile_hlg(LG, vocab.vocab_size - 1)
-    torch.save(HLG.as_dict(), lang / "HLG.pt")
-    graph.write_hlg_fst(HLG, lang / "HLG.fst")
+    prepare_hf_lang_dir(a.lang_dir, HfVocab(a.hf_model), text.split())
+    graph.make_lang_fsts(a.lang_dir)
+    make_lms(a.lang_dir, a.lm_text, *a.orders)
+    graph.build_graphs(a.lang_dir, *a.orders)
 
 
 if __name__ == "__main__":

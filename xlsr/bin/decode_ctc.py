@@ -61,13 +61,21 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
 
 
 def lang_files(args, methods: List[str]) -> Dict[str, str]:
-    """Files of --lang-dir the methods need (name -> method)."""
-    needs = {} if args.hf_model else {"tokenizer/tokens.txt": "the model's tokens"}
+    """Files of --lang-dir the methods need (name -> method); the rescoring G is the one of
+    the lang dir's recorded LM orders (``lm_orders.json``, see xlsr.graph.lang_dir)."""
+    from xlsr.graph.lang_dir import LangDir
+
+    lang = LangDir(args.lang_dir)
+    needs = {} if args.hf_model else {lang.name(lang.tokenizer_tokens): "the model's tokens"}
     for m in methods:
         if m in HLG_METHODS:
-            needs.update({"words.txt": m, "HLG.pt": m})
+            needs.update({lang.name(lang.words): m, lang.name(lang.HLG): m})
         if m.endswith("rescoring"):
-            needs.setdefault("G_4_gram.pt", m)
+            try:
+                rescore_G = lang.rescore_G
+            except ValueError as e:
+                raise SystemExit(f"--lang-dir {args.lang_dir}: {e}") from None
+            needs.setdefault(lang.name(rescore_G), m)
     return needs
 
 
@@ -128,29 +136,40 @@ def decode_batch(methods, log_probs, frames, ctx) -> Dict[str, List[str]]:
 
 def build_context(args, methods, tokenizer) -> dict:
     """What decode_batch needs: the token decoder, search settings and the graphs the
-    methods use (only those: a greedy run loads no graph)."""
-    from xlsr.data.text_norm import TextNormalizer
+    methods use (only those: a greedy run loads no graph). The rescoring G (``ctx["G4"]``)
+    is the lang dir's ``rescore_G``, whatever its order."""
+    import logging
 
-    lang = Path(args.lang_dir)
+    from xlsr.data.text_norm import TextNormalizer
+    from xlsr.graph.lang_dir import LangDir
+
+    lang = LangDir(args.lang_dir)
     ctx = {
         "args": args,
         "tokenizer": tokenizer,
         "search": SearchConfig(args.search_beam, args.output_beam, 30, args.max_active_states),
         "lm_scales": [float(s) for s in args.lm_scales],
-        "norm": TextNormalizer.load(lang),
+        "norm": TextNormalizer.load(lang.path),
     }
     if any(m in HLG_METHODS for m in methods):
         from xlsr.graph.compile import load_fsa
 
-        ctx["words"] = read_symbols(lang / "words.txt")
-        ctx["HLG"] = load_fsa(lang / "HLG.pt")
+        ctx["words"] = read_symbols(lang.words)
+        ctx["HLG"] = load_fsa(lang.HLG)
     if any(m.endswith("rescoring") for m in methods):
         from xlsr.decode.ctc import prepare_rescoring_G
         from xlsr.graph.compile import load_fsa
         from xlsr.graph.lexicon import symbol_table
 
-        first = symbol_table(lang / "words.txt")["#0"]
-        ctx["G4"] = prepare_rescoring_G(load_fsa(lang / "G_4_gram.pt"), first)
+        first = symbol_table(lang.words)["#0"]
+        path = lang.rescore_G
+        logging.getLogger(__name__).info(
+            "rescoring with %s (%d-gram; HLG from the %d-gram)",
+            path,
+            lang.rescore_order,
+            lang.first_pass_order,
+        )
+        ctx["G4"] = prepare_rescoring_G(load_fsa(path), first)
     return ctx
 
 

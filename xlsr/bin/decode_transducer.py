@@ -61,11 +61,13 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
 
 def lang_files(methods: List[str]) -> Dict[str, str]:
     """Files of --lang-dir the methods need (name -> method)."""
-    needs = {"tokenizer/tokens.txt": "the model's tokens"}
+    from xlsr.graph.lang_dir import LangDir
+
+    lang = LangDir(Path())  # only names, relative to the lang dir
+    needs = {lang.name(lang.tokenizer_tokens): "the model's tokens"}
     if "fast_beam_search_nbest_LG" in methods:
-        needs.update(
-            {"words.txt": "fast_beam_search_nbest_LG", "LG.pt": "fast_beam_search_nbest_LG"}
-        )
+        for path in (lang.words, lang.LG):
+            needs[lang.name(path)] = "fast_beam_search_nbest_LG"
     return needs
 
 
@@ -109,8 +111,10 @@ def decode_batch(model, methods, encoder_out, frames, ctx) -> Dict[str, List[str
 
 
 def build_context(args, methods, model) -> dict:
-    lang = Path(args.lang_dir)
-    ctx = {"args": args, "tokenizer": Tokenizer(lang / "tokenizer")}
+    from xlsr.graph.lang_dir import LangDir
+
+    lang = LangDir(args.lang_dir)
+    ctx = {"args": args, "tokenizer": Tokenizer(lang.tokenizer_dir)}
     if "fast_beam_search" in methods:
         from xlsr.decode.transducer import trivial_graph
 
@@ -118,8 +122,8 @@ def build_context(args, methods, model) -> dict:
     if "fast_beam_search_nbest_LG" in methods:
         from xlsr.graph.compile import load_fsa
 
-        ctx["words"] = read_symbols(lang / "words.txt")
-        ctx["LG"] = load_fsa(lang / "LG.pt")  # scaled by each --ngram-lm-scales value
+        ctx["words"] = read_symbols(lang.words)
+        ctx["LG"] = load_fsa(lang.LG)  # scaled by each --ngram-lm-scales value
     return ctx
 
 

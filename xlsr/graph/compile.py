@@ -1,6 +1,7 @@
 """Graphs with k2: L / L_disambig / Linv, LG (transducer fast beam search), HLG (CTC), the
 OpenFst export of HLG (kaldifst, for kaldi-decoder and sherpa-onnx), and the CTC training
-graph compiler.
+graph compiler. :func:`build_graphs` is the graph step of a lang dir (files named by
+:class:`~xlsr.graph.lang_dir.LangDir`).
 
 Label conventions: tokens as in tokens.txt (0 = blank), words as in words.txt (0 = eps).
 Disambiguation symbols (#0, #1, ...) are removed once LG is determinized.
@@ -16,6 +17,7 @@ from typing import Dict, List, Optional, Sequence, Union
 import torch
 
 from xlsr.graph.k2_utils import require_k2
+from xlsr.graph.lang_dir import LangDir
 from xlsr.graph.lexicon import read_lexicon, symbol_table
 
 logger = logging.getLogger(__name__)
@@ -35,8 +37,13 @@ def graph_stats(name: str, fsa) -> str:
     return msg
 
 
-def lexicon_fsa(lexicon, tokens: Dict[str, int], words: Dict[str, int], disambig: bool,
-                optional_tokens: Sequence[str] = ()):  # fmt: skip
+def lexicon_fsa(
+    lexicon,
+    tokens: Dict[str, int],
+    words: Dict[str, int],
+    disambig: bool,
+    optional_tokens: Sequence[str] = (),
+):
     """The lexicon transducer (tokens -> words) with one loop state and no silence.
 
     A word with pieces p1..pn is a path 0 -p1:word-> s1 -p2:eps-> ... -pn:eps-> 0. With
@@ -74,17 +81,16 @@ def lexicon_fsa(lexicon, tokens: Dict[str, int], words: Dict[str, int], disambig
 def make_lang_fsts(lang_dir: Pathlike) -> None:
     """Writes L.pt, L_disambig.pt and Linv.pt into a lang dir made by prepare_lang_dir."""
     k2 = require_k2("building L")
-    lang_dir = Path(lang_dir)
-    tokens, words = symbol_table(lang_dir / "tokens.txt"), symbol_table(lang_dir / "words.txt")
-    meta = lang_dir / "lang.json"
+    lang = LangDir(lang_dir)
+    tokens, words = symbol_table(lang.require(lang.tokens)), symbol_table(lang.require(lang.words))
+    meta = lang.meta
     optional = json.loads(meta.read_text()).get("optional_tokens", []) if meta.exists() else []
-    L = lexicon_fsa(read_lexicon(lang_dir / "lexicon.txt"), tokens, words, False, optional)
-    L_disambig = lexicon_fsa(
-        read_lexicon(lang_dir / "lexicon_disambig.txt"), tokens, words, True, optional
-    )
-    torch.save(L.as_dict(), lang_dir / "L.pt")
-    torch.save(L_disambig.as_dict(), lang_dir / "L_disambig.pt")
-    torch.save(k2.arc_sort(L.invert()).as_dict(), lang_dir / "Linv.pt")
+    L = lexicon_fsa(read_lexicon(lang.require(lang.lexicon)), tokens, words, False, optional)
+    lexicon_disambig = read_lexicon(lang.require(lang.lexicon_disambig))
+    L_disambig = lexicon_fsa(lexicon_disambig, tokens, words, True, optional)
+    torch.save(L.as_dict(), lang.L)
+    torch.save(L_disambig.as_dict(), lang.L_disambig)
+    torch.save(k2.arc_sort(L.invert()).as_dict(), lang.Linv)
     graph_stats("L", L)
     graph_stats("L_disambig", L_disambig)
 
@@ -101,14 +107,14 @@ def compile_lg(lang_dir: Pathlike, G, max_g_arcs: int = MAX_G_ARCS):
     """LG = det(L_disambig o G) with disambiguation symbols removed; labels are tokens,
     aux_labels (ragged) are words."""
     k2 = require_k2("compiling LG")
-    lang_dir = Path(lang_dir)
+    lang = LangDir(lang_dir)
     if G.num_arcs > max_g_arcs:
         raise GraphTooLargeError(
             f"G has {G.num_arcs} arcs, more than the limit {max_g_arcs}: prune the LM first "
             "(e.g. kaldingram prune --threshold 1e-7) or raise max_g_arcs if you have the memory"
         )
-    tokens, words = symbol_table(lang_dir / "tokens.txt"), symbol_table(lang_dir / "words.txt")
-    L = k2.arc_sort(load_fsa(lang_dir / "L_disambig.pt"))
+    tokens, words = symbol_table(lang.require(lang.tokens)), symbol_table(lang.require(lang.words))
+    L = k2.arc_sort(load_fsa(lang.require(lang.L_disambig)))
     G = k2.arc_sort(G)
     LG = k2.connect(k2.compose(L, G))
     graph_stats("L o G", LG)
@@ -170,6 +176,50 @@ def write_hlg_fst(HLG, path: Pathlike) -> None:
     logger.info("%s: OpenFst HLG written", path)
 
 
+def build_graphs(
+    lang_dir: Pathlike,
+    first_pass_order: int,
+    rescore_order: int,
+    modified_ctc: bool = False,
+    max_g_arcs: int = MAX_G_ARCS,
+) -> LangDir:
+    """The graph step of a lang dir: LG.pt, HLG.pt and HLG.fst compiled from
+    ``G_<first_pass_order>_gram.pt``; both orders recorded in ``lm_orders.json`` (so the
+    decoders rescore with ``G_<rescore_order>_gram.pt``).
+
+    Args:
+        lang_dir: A lang dir with the tables, L_disambig.pt and the first-pass G.
+        first_pass_order: The order of the G that LG and HLG are compiled from.
+        rescore_order: The order of the rescoring G (needed at decoding only: a warning when
+            it is missing now).
+        modified_ctc: k2's modified CTC topology for H (linear in the vocabulary size).
+        max_g_arcs: Bound on G's arcs (:class:`GraphTooLargeError` beyond it).
+
+    Returns:
+        LangDir: the lang dir.
+
+    Raises:
+        LangDirError: naming a missing input and the script that makes it.
+    """
+    lang = LangDir(lang_dir)
+    G = load_fsa(lang.require(lang.G(first_pass_order)))
+    LG = compile_lg(lang.path, G, max_g_arcs)
+    torch.save(LG.as_dict(), lang.LG)
+    max_token_id = symbol_table(lang.tokens)["#0"] - 1  # #0, #1 ... follow the model's tokens
+    HLG = compile_hlg(LG, max_token_id, modified=modified_ctc)
+    torch.save(HLG.as_dict(), lang.HLG)
+    write_hlg_fst(HLG, lang.HLG_fst)
+    if not lang.G(rescore_order).exists():
+        logger.warning(
+            "%s: missing; the rescoring methods need it (%s makes it)",
+            lang.G(rescore_order),
+            lang.maker(lang.G(rescore_order)),
+        )
+    lang.write_orders(first_pass_order, rescore_order)
+    logger.info("graphs of %s from %s", lang.path, lang.G(first_pass_order).name)
+    return lang
+
+
 class CtcGraphCompiler:
     """Token id sequences -> batched CTC training graphs (k2.ctc_graph).
 
@@ -185,5 +235,5 @@ class CtcGraphCompiler:
 
     def compile(self, token_ids: Sequence[Sequence[int]]):
         """token_ids: one list of token ids per utterance (no blanks). Returns an FsaVec."""
-        return self.k2.ctc_graph([list(t) for t in token_ids], modified=self.modified,
-                                 device=self.device)  # fmt: skip
+        graphs = [list(t) for t in token_ids]
+        return self.k2.ctc_graph(graphs, modified=self.modified, device=self.device)

@@ -5,7 +5,8 @@ A lang dir (``data/lang_bpe_<N>/`` as in icefall) holds:
     words.txt             word id table: <eps>=0, <unk>=1, words, #0, <s>, </s>
     lexicon.txt           word -> token pieces (one line per pronunciation)
     lexicon_disambig.txt  the same with disambiguation symbols #1, #2 ... appended
-and, from :mod:`xlsr.graph.fst` (k2), L.pt, L_disambig.pt, Linv.pt.
+and, from :mod:`xlsr.graph.compile` (k2), L.pt, L_disambig.pt, Linv.pt. Every file of a lang
+dir is named by :class:`xlsr.graph.lang_dir.LangDir`.
 
 OOV: ``<unk>`` is in words.txt and the lexicon (pronounced by the token ``<unk>``), so a
 transcript word missing from the vocabulary maps to ``<unk>`` (counted and logged by
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Sequence, Tuple, Union
 
 from xlsr.data.tokenizer import Tokenizer, read_symbols, write_symbols
+from xlsr.graph.lang_dir import LangDir
 
 logger = logging.getLogger(__name__)
 Pathlike = Union[str, Path]
@@ -103,20 +105,22 @@ def prepare_lang_dir(
     return write_lang_dir(lang_dir, lexicon, tokenizer.tokens)
 
 
-def write_lang_dir(lang_dir: Pathlike, lexicon: Lexicon, base_tokens: Sequence[str]) -> Dict[str, int]:  # fmt: skip
+def write_lang_dir(
+    lang_dir: Pathlike, lexicon: Lexicon, base_tokens: Sequence[str]
+) -> Dict[str, int]:
     """Writes tokens.txt (``base_tokens`` + #0, #1 ...), words.txt, lexicon.txt and
     lexicon_disambig.txt for ``lexicon``."""
-    lang_dir = Path(lang_dir)
-    lang_dir.mkdir(parents=True, exist_ok=True)
+    lang = LangDir(lang_dir)
+    lang.path.mkdir(parents=True, exist_ok=True)
     lexicon_disambig, max_disambig = add_disambig_symbols(lexicon)
     tokens = list(base_tokens) + [f"#{i}" for i in range(max_disambig + 1)]
     words = sorted({w for w, _ in lexicon} - {UNK})
-    write_symbols(tokens, lang_dir / "tokens.txt")
-    write_symbols(["<eps>", UNK, *words, "#0", "<s>", "</s>"], lang_dir / "words.txt")
-    write_lexicon(lexicon, lang_dir / "lexicon.txt")
-    write_lexicon(lexicon_disambig, lang_dir / "lexicon_disambig.txt")
+    write_symbols(tokens, lang.tokens)
+    write_symbols(["<eps>", UNK, *words, "#0", "<s>", "</s>"], lang.words)
+    write_lexicon(lexicon, lang.lexicon)
+    write_lexicon(lexicon_disambig, lang.lexicon_disambig)
     counts = {"words": len(words) + 1, "tokens": len(tokens), "disambig": max_disambig + 1}
-    logger.info("lang dir %s: %s", lang_dir, counts)
+    logger.info("lang dir %s: %s", lang.path, counts)
     return counts
 
 

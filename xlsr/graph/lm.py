@@ -1,10 +1,16 @@
-"""n-gram language models: Kneser-Ney ARPA with kaldingram, FST text with kaldilm, k2 G."""
+"""n-gram language models: Kneser-Ney ARPA with kaldingram, FST text with kaldilm, k2 G.
+
+:func:`make_lms` is the LM step of a lang dir: an ARPA and a G for the first-pass and the
+rescoring order, named by :class:`~xlsr.graph.lang_dir.LangDir`, and the orders recorded.
+"""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 from typing import Optional, Union
+
+from xlsr.graph.lang_dir import LangDir
 
 logger = logging.getLogger(__name__)
 Pathlike = Union[str, Path]
@@ -24,8 +30,8 @@ def train_arpa(
     raw = arpa if prune_threshold is None else arpa.with_suffix(".unpruned.arpa")
     cli.main(["train", "--ngram-order", str(order), "--text", str(text), "--lm", str(raw)])
     if prune_threshold is not None:
-        cli.main(["prune", "--threshold", str(prune_threshold), "--lm", str(raw),
-                  "--write-lm", str(arpa)])  # fmt: skip
+        prune = ["prune", "--threshold", str(prune_threshold), "--lm", str(raw)]
+        cli.main([*prune, "--write-lm", str(arpa)])
     logger.info("%s: %s", arpa, arpa_counts(arpa))
     return arpa
 
@@ -70,3 +76,44 @@ def make_G(arpa: Pathlike, words_txt: Pathlike, out_pt: Pathlike, max_order: int
     torch.save(G.as_dict(), out_pt)
     logger.info("%s: %d states, %d arcs", out_pt, G.shape[0], G.num_arcs)
     return G
+
+
+def make_lms(
+    lang_dir: Pathlike,
+    text: Pathlike,
+    first_pass_order: int,
+    rescore_order: int,
+    prune_threshold: Optional[float] = None,
+) -> LangDir:
+    """Trains ``lm/<N>gram.arpa`` on ``text`` and builds ``G_<N>_gram.pt`` (needs k2; without
+    it only the ARPA, with a warning) for the first-pass and the rescoring order, then records
+    both orders in ``lm_orders.json``.
+
+    Args:
+        lang_dir: A lang dir with ``words.txt`` (every word of ``text`` must be in it).
+        text: LM training text, one sentence per line.
+        first_pass_order: The order of the G that LG/HLG are compiled from.
+        rescore_order: The order of the G of the rescoring methods (may equal the first).
+        prune_threshold: kaldingram entropy pruning threshold; None: no pruning.
+
+    Returns:
+        LangDir: the lang dir.
+    """
+    from xlsr.graph.k2_utils import has_k2
+
+    lang = LangDir(lang_dir)
+    words = lang.require(lang.words)
+    for order in sorted({first_pass_order, rescore_order}):
+        arpa = train_arpa(text, lang.arpa(order), order, prune_threshold)
+        if has_k2():
+            make_G(arpa, words, lang.G(order))
+        else:
+            logger.warning("k2 is not installed: %s built, %s not", arpa, lang.G(order).name)
+    lang.write_orders(first_pass_order, rescore_order)
+    logger.info(
+        "%s: first-pass order %d, rescoring order %d",
+        lang.orders_file,
+        first_pass_order,
+        rescore_order,
+    )
+    return lang
