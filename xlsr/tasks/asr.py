@@ -26,6 +26,17 @@ class AsrTask(Task):
 
         return {"tokens_hash": short_hash(targets.tokenizer.directory / "tokens.txt")}
 
+    def check_cuts(self, cuts, targets, data_cfg, name: str):
+        from xlsr.data.targets import scan_unknown_symbols
+
+        return scan_unknown_symbols(cuts, targets, data_cfg.unknown_symbols, name)[0]
+
+    def feasibility_encode(self, targets):
+        tokenizer, normalize = targets.tokenizer, targets.normalizer
+        if tokenizer.config.per_language:  # needs the cut's language: the loss drops them
+            return None
+        return lambda text: tokenizer.encode(normalize(text))
+
     def loss(self, model, batch):
         return compute_asr_loss(model, batch)
 

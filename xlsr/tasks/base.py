@@ -12,10 +12,13 @@ then train and decode it: every option comes from the task's dataclasses.
     model_cls                 a ``xlsr.models.base.TaskModel`` subclass
     arch_fields               fields of ``config_cls`` that shape the parameters
     ctc_feasible              drop training cuts with more tokens than frames (CTC)
+    require_text              skip cuts with an empty transcript (ASR, ST; not LID / SID)
     methods                   decoding methods: name -> :class:`Method`
     default_methods           what ``decode`` runs without ``--methods``
     lang_values(targets)            model config values the lang dir fixes (vocab_size)
     run_facts(targets)              lang dir facts config.yaml records (tokens_hash)
+    check_cuts(cuts, targets, data_cfg, name)  the task's checks of a training manifest
+    feasibility_encode(targets)     text -> ids for the CTC feasibility filter
     build_model(encoder, cfg)       the model
     targets(lang_dir)               cut -> training target (picklable)
     loss(model, batch)              the trainer's (summed loss, info)
@@ -27,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Dict, List, Mapping, Tuple, Type, Union
+from typing import Any, Callable, ClassVar, Dict, List, Mapping, Optional, Tuple, Type, Union
 
 Pathlike = Union[str, Path]
 
@@ -60,6 +63,7 @@ class Task:
     model_cls: ClassVar[type]
     arch_fields: ClassVar[Tuple[str, ...]] = ()
     ctc_feasible: ClassVar[bool] = False
+    require_text: ClassVar[bool] = True
     methods: ClassVar[Dict[str, Method]] = {}
     default_methods: ClassVar[Tuple[str, ...]] = ()
 
@@ -78,6 +82,15 @@ class Task:
         """Facts of the lang dir to record in config.yaml (e.g. ``tokens_hash``): decoding
         and resuming check them."""
         return {}
+
+    def check_cuts(self, cuts, targets, data_cfg, name: str):
+        """The training cuts after the task's own checks (ASR: unknown symbols reported or
+        dropped); default: all of them."""
+        return cuts
+
+    def feasibility_encode(self, targets) -> Optional[Callable[[str], List[int]]]:
+        """text -> token ids for the CTC feasibility filter (``ctc_feasible`` tasks)."""
+        return None
 
     def loss(self, model, batch):
         raise NotImplementedError

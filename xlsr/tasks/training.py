@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, List, Optional, Tuple
 
 from xlsr.data.dataset import DataConfig, filter_cuts, make_dataloader
-from xlsr.data.targets import CutTargets, scan_unknown_symbols
 from xlsr.models import PRESETS, XLSREncoder, load_encoder, preset
 from xlsr.models.config import EncoderConfig
 from xlsr.tasks.base import Task, task_names, task_of_run
@@ -69,18 +68,14 @@ def build_encoder(args, overrides: dict) -> XLSREncoder:
     return XLSREncoder(preset(args.encoder_preset, **overrides))
 
 
-def make_loader(path, data_cfg: DataConfig, targets: CutTargets, enc_cfg: EncoderConfig,
-                train: bool, ctc_feasible: bool = True):  # fmt: skip
-    """Loader and sampler of a manifest: unknown symbols reported (or dropped), cuts filtered
-    by duration and CTC feasibility; an error when nothing is left."""
+def make_loader(path, data_cfg: DataConfig, task: Task, targets, enc_cfg: EncoderConfig,
+                train: bool):  # fmt: skip
+    """Loader and sampler of a manifest: the task's text checks (ASR: unknown symbols), cuts
+    filtered by duration and, for CTC, feasibility; an error when nothing is left."""
     from lhotse import load_manifest_lazy
 
-    cuts, _ = scan_unknown_symbols(load_manifest_lazy(path), targets, data_cfg.unknown_symbols, str(path))  # fmt: skip
-    tokenizer, normalize = targets.tokenizer, targets.normalizer
-    # the CTC feasibility filter needs text -> ids; per-language tokenizers need the language
-    encode = None
-    if ctc_feasible and not tokenizer.config.per_language:
-        encode = lambda text: tokenizer.encode(normalize(text))  # noqa: E731
+    cuts = task.check_cuts(load_manifest_lazy(path), targets, data_cfg, str(path))
+    encode = task.feasibility_encode(targets) if task.ctc_feasible else None
     kept, dropped = filter_cuts(cuts, data_cfg, encode=encode, conv_layers=enc_cfg.conv_layers,
                                 train=train)  # fmt: skip
     if len(kept) == 0:
@@ -88,7 +83,7 @@ def make_loader(path, data_cfg: DataConfig, targets: CutTargets, enc_cfg: Encode
             f"{path}: no usable cuts (dropped: {dict(dropped) or 'the manifest is empty'}); "
             "check --data-min-cut-duration / --data-max-cut-duration and the manifest"
         )
-    return make_dataloader(kept, data_cfg, train, target_fn=targets)
+    return make_dataloader(kept, data_cfg, train, target_fn=targets, require_text=task.require_text)
 
 
 def _differences(old: dict, new: dict, task: Task) -> List[Tuple[str, Any, Any]]:
@@ -136,7 +131,7 @@ def train_main(argv: Optional[List[str]], task: Task, description: str) -> int:
     stamp = time.strftime("%Y-%m-%d-%H-%M-%S")
     setup_logging(exp_dir / "log" / f"train-{stamp}-rank{rank}.log")
     try:
-        targets = CutTargets.from_lang_dir(args.lang_dir)
+        targets = task.targets(args.lang_dir)
     except (FileNotFoundError, ValueError) as e:
         raise SystemExit(f"--lang-dir {args.lang_dir}: {e} (build it with the recipe's stage 2)") from e  # fmt: skip
     base = {**yaml_cfg.get(task.section, {}), **task.lang_values(targets)}
@@ -156,7 +151,7 @@ def train_main(argv: Optional[List[str]], task: Task, description: str) -> int:
     n_params = sum(p.numel() for p in model.parameters()) / 1e6
     logger.info("%s model: %.2fM parameters, world size %d", task.name, n_params, world)
     loaders = [
-        make_loader(path, data_cfg, targets, encoder.cfg, train, task.ctc_feasible)
+        make_loader(path, data_cfg, task, targets, encoder.cfg, train)
         if path else (None, None)
         for path, train in ((args.train_cuts, True), (args.valid_cuts, False))
     ]  # fmt: skip
