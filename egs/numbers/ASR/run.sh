@@ -86,7 +86,10 @@ check_choice per_language true false
 check_choice modified_ctc true false
 check_choice head ctc transducer
 check_choice ctc_loss k2 torch
-[[ $lm_orders =~ ^[1-9](,[1-9])*$ ]] || die "--lm-orders must be comma-separated orders such as 3,4, got '$lm_orders'"
+[[ $lm_orders =~ ^[1-9](,[1-9])?$ ]] \
+  || die "--lm-orders must be comma-separated orders FIRST_PASS[,RESCORE] such as 3,4 (graphs from the first, rescoring with the second), got '$lm_orders'"
+first_pass_order=${lm_orders%%,*}  # G_<first>_gram.pt -> LG, HLG (stage 3)
+rescore_order=${lm_orders##*,}     # G_<rescore>_gram.pt -> *-rescoring (stage 5)
 [[ $test_sets =~ ^[[:space:]]*[A-Za-z0-9_.-]+([[:space:]]+[A-Za-z0-9_.-]+)*[[:space:]]*$ ]] \
   || die "--test-sets must be names of splits separated by spaces (e.g. \"dev test\"), got '$test_sets'"
 
@@ -103,7 +106,7 @@ done
 # lang dir files each method reads, beyond the tokenizer (stage 3 makes the graphs)
 graph_files=()
 [[ ,$methods, =~ ,(1best|nbest|nbest-rescoring|whole-lattice-rescoring), ]] && graph_files+=(HLG.pt)
-[[ ,$methods, == *-rescoring* ]] && graph_files+=(G_4_gram.pt)
+[[ ,$methods, == *-rescoring* ]] && graph_files+=("G_${rescore_order}_gram.pt")
 [[ ,$methods, == *,fast_beam_search_nbest_LG,* ]] && graph_files+=(LG.pt)
 
 k2_found=""
@@ -133,7 +136,7 @@ fp_lang() {
 }
 fp_graphs() {
   stage_fingerprint modified_ctc="$modified_ctc" -- \
-    "$lang_dir"/{tokens.txt,words.txt,L_disambig.pt,G_3_gram.pt}
+    "$lang_dir"/{tokens.txt,words.txt,L_disambig.pt,"G_${first_pass_order}_gram.pt"}
 }
 fp_model() {  # what the checkpoints in $exp_dir are of: another model when it changes
   local opts=(head="$head" lang_dir="$lang_dir" encoder_preset="$encoder_preset"
@@ -244,7 +247,8 @@ if run_stage 3 "graphs LG, HLG and HLG.fst in $lang_dir"; then
     slog=$(stage_log 3)
     extra=()
     [ "$modified_ctc" = true ] && extra+=(--modified-ctc)
-    $PYTHON local/compile_graphs.py --lang-dir "$lang_dir" "${extra[@]+"${extra[@]}"}" \
+    $PYTHON local/compile_graphs.py --lang-dir "$lang_dir" --lm-orders "$lm_orders" \
+      "${extra[@]+"${extra[@]}"}" \
       2>&1 | tee -a "$slog"
     mark_done "$lang_dir/.graphs.done" "$(fp_graphs)"
   fi
