@@ -2,6 +2,7 @@
 ("is this utterance English?") on the shared encoder, trained by the generic entry point.
 This is the README's "Add a task" walk-through, checked."""
 
+import json
 from dataclasses import dataclass
 
 import pytest
@@ -9,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from xlsr.bin import decode as decode_bin
 from xlsr.bin import train as train_bin
 from xlsr.models.base import TaskModel
 from xlsr.tasks import Method, Task, get_task, register, task_names
@@ -61,8 +63,28 @@ class ToyTask(Task):
     methods = {"argmax": Method(_argmax)}
     default_methods = ("argmax",)
 
+    metric = "error"
+
     def targets(self, lang_dir):
         return IsEnglish()
+
+    def reference(self, lang_dir):
+        return lambda cut: str(IsEnglish()(cut))
+
+    def score(self, out_dir, test_set, items, **kwargs):
+        # the contract's hyps file, and the share of utterances classified wrongly
+        import json
+        from pathlib import Path
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        rows = [{"id": it["id"], "ref": it["ref"], "hyp": it["hyp"]} for it in items]
+        (out / f"hyps-{test_set}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        wrong = sum(r["ref"] != r["hyp"] for r in rows)
+        score = {"error": 100.0 * wrong / len(rows), "accuracy": 100.0 - 100.0 * wrong / len(rows),
+                 "n": len(rows), "utts": len(rows)}  # fmt: skip
+        (out / f"score-{test_set}.json").write_text(json.dumps(score))
+        return score
 
     def loss(self, model, batch):
         core = model.module if hasattr(model, "module") else model
@@ -101,3 +123,13 @@ def test_the_generic_entry_point_trains_the_toy_task(tmp_path):
     assert state["model"]["output.weight"].shape[0] == 2
     assert train_bin.main(["--max-update", "3", *args]) == 0  # the task from config.yaml
     assert ckpt.load_checkpoint(tmp_path / "exp" / "checkpoint-3.pt")["trainer"]["update"] == 3
+    # ... and decodes through xlsr.bin.decode, the task again from config.yaml
+    rc = decode_bin.main(["--exp-dir", str(tmp_path / "exp"), "--lang-dir", str(tmp_path / "lang"),
+                          "--cuts", str(tmp_path / "cuts.jsonl.gz"), "--test-set", "toy"])  # fmt: skip
+    assert rc == 0
+    hyps = (tmp_path / "exp" / "decode" / "argmax" / "hyps-toy.jsonl").read_text().splitlines()
+    assert len(hyps) == 6 and all(json.loads(h)["hyp"] in ("0", "1") for h in hyps)
+    score = json.loads((tmp_path / "exp" / "decode" / "argmax" / "score-toy.json").read_text())
+    assert score["n"] == 6 and 0 <= score["accuracy"] <= 100
+    summary = (tmp_path / "exp" / "decode" / "summary-toy.txt").read_text()
+    assert "ERROR" in summary and "argmax" in summary

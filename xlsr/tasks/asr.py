@@ -40,6 +40,23 @@ class AsrTask(Task):
     def loss(self, model, batch):
         return compute_asr_loss(model, batch)
 
+    def lang_files(self, methods, external: bool = False):
+        own = {} if external else {"tokenizer/tokens.txt": "the model's tokens"}
+        return {**own, **super().lang_files(methods, external)}
+
+    def check_lang(self, lang_dir: Pathlike, cfg, run_config, source: str) -> None:
+        from xlsr.tasks.decoding import check_lang_dir
+
+        check_lang_dir(lang_dir, cfg.vocab_size, source, run_config.get("tokens_hash"),
+                       run_config.get("lang_dir"))  # fmt: skip
+
+    def reference(self, lang_dir: Pathlike):
+        from xlsr.data.dataset import cut_text
+        from xlsr.data.text_norm import TextNormalizer
+
+        norm = TextNormalizer.load(lang_dir)
+        return lambda cut: norm(cut_text(cut))
+
     def score(self, out_dir: Pathlike, test_set: str, items, **kwargs) -> dict:
         from xlsr.scoring.results import write_results
 

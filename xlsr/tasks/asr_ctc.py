@@ -159,31 +159,48 @@ class AsrCtcTask(AsrTask):
         "nbest-rescoring": Method(
             _nbest_rescoring,
             (GraphSearchConfig, NbestConfig, LmRescoreConfig),
-            (*HLG_FILES, "G_rescore"),
+            (*HLG_FILES, "G_4_gram.pt"),
             True,
         ),
         "whole-lattice-rescoring": Method(
             _whole_lattice_rescoring,
             (GraphSearchConfig, LmRescoreConfig),
-            (*HLG_FILES, "G_rescore"),
+            (*HLG_FILES, "G_4_gram.pt"),
             True,
         ),
     }
     default_methods = ("ctc-greedy-search", "1best")
+
+    def load_external(self, path, lang_dir):
+        """A Hugging Face ``Wav2Vec2ForCTC`` directory (lang dir from local/prepare_lang_hf.py);
+        its vocabulary may be upper case, so hypotheses are normalised like the references."""
+        from xlsr.models.checkpoint import HF_WEIGHT_FILES
+        from xlsr.models.hf_ctc import load_hf_ctc
+        from xlsr.tasks.decoding import check_lang_dir, model_info
+
+        model, vocab = load_hf_ctc(path)
+        check_lang_dir(lang_dir, vocab.vocab_size, str(path))
+        model.vocabulary = vocab
+        hf = Path(path)
+        weights = [hf / n for n in HF_WEIGHT_FILES if (hf / n).exists()]
+        weights = weights or sorted(hf.glob("*.index.json"))
+        return model, model_info([hf / "config.json", *weights[:1]], "hf_model")
 
     def prepare(self, model, lang_dir, methods, options):
         """The token decoder, and the word table and graphs the methods use (only those)."""
         from xlsr.data.tokenizer import Tokenizer, read_symbols
 
         lang = Path(lang_dir)
-        ctx = {"tokens": Tokenizer(lang / "tokenizer")}
+        # a Hugging Face model brings its own vocabulary (load_external)
+        external = getattr(model, "vocabulary", None)
+        ctx = {"tokens": external or Tokenizer(lang / "tokenizer")}
         needs = {f for m in methods for f in self.methods[m].lang_files}
         if "HLG.pt" in needs:
             from xlsr.graph.compile import load_fsa
 
             ctx["words"] = read_symbols(lang / "words.txt")
             ctx["HLG"] = load_fsa(lang / "HLG.pt")
-        if "G_rescore" in needs:
+        if "G_4_gram.pt" in needs:
             from xlsr.decode.ctc import prepare_rescoring_G
             from xlsr.graph.compile import load_fsa
             from xlsr.graph.lexicon import symbol_table

@@ -23,6 +23,11 @@ then train and decode it: every option comes from the task's dataclasses.
     targets(lang_dir)               cut -> training target (picklable)
     loss(model, batch)              the trainer's (summed loss, info)
     prepare(model, lang_dir, methods, options)  what the methods need (tokenizer, graphs)
+    lang_files(methods, external)   lang dir files the methods need (checked up front)
+    check_lang(lang_dir, cfg, run, source)      refuse a lang dir that does not fit the model
+    reference(lang_dir)             cut -> reference string for scoring
+    load_external(path, lang_dir)   (model, info) of --hf-model, where the task has one
+    metric                          the score key summaries rank by ("wer")
     score(out_dir, test_set, items, ...)        result files (DESIGN.md contract 3)
 """
 
@@ -64,6 +69,7 @@ class Task:
     arch_fields: ClassVar[Tuple[str, ...]] = ()
     ctc_feasible: ClassVar[bool] = False
     require_text: ClassVar[bool] = True
+    metric: ClassVar[str] = "wer"  # the score key summaries rank by (a percentage, lower is better)
     methods: ClassVar[Dict[str, Method]] = {}
     default_methods: ClassVar[Tuple[str, ...]] = ()
 
@@ -97,6 +103,23 @@ class Task:
 
     def prepare(self, model, lang_dir: Pathlike, methods: List[str], options: Mapping[type, Any]):
         return {}
+
+    def lang_files(self, methods: List[str], external: bool = False) -> Dict[str, str]:
+        """Files of the lang dir that decoding ``methods`` needs (path -> who needs it);
+        ``external``: the model comes from ``--hf-model``."""
+        return {f: m for m in methods for f in self.methods[m].lang_files}
+
+    def check_lang(self, lang_dir: Pathlike, cfg, run_config: Mapping[str, Any], source: str):
+        """Refuses (SystemExit) a lang dir that does not fit the model (ASR: its tokens)."""
+
+    def reference(self, lang_dir: Pathlike) -> Callable:
+        """``cut -> reference string`` for scoring (ASR: the normalised transcript)."""
+        raise NotImplementedError
+
+    def load_external(self, path: Pathlike, lang_dir: Pathlike):
+        """(model, info) of a model from elsewhere (``--hf-model``); tasks that read none
+        refuse."""
+        raise SystemExit(f"--hf-model: the task {self.name} decodes no external models")
 
     def score(self, out_dir: Pathlike, test_set: str, items, **kwargs) -> dict:
         raise NotImplementedError

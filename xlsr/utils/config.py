@@ -36,7 +36,15 @@ def _field_parser(tp: Any):
     if origin in (tuple, list, typing.Tuple, typing.List) or tp in (tuple, list):
         elem = _field_parser(args[0]) if args else str
         conv = tuple if origin in (tuple, typing.Tuple) or tp is tuple else list
-        return lambda v: conv(elem(x) for x in v.split(",") if x != "")
+
+        def parse_list(v: str):
+            parts = [x.strip() for x in v.split(",")] if v.strip() else []
+            if any(x == "" for x in parts):
+                raise argparse.ArgumentTypeError(f"{v!r} has an empty entry")
+            return conv(elem(x) for x in parts)
+
+        parse_list.__name__ = "comma-separated list"
+        return parse_list
     if tp in (int, float, str):
         return tp
     return str
