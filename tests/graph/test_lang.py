@@ -40,8 +40,12 @@ def test_disambiguation_symbols_for_prefixes_and_homophones():
     lexicon = [("a", ["x"]), ("ab", ["x", "y"]), ("b", ["z"]), ("c", ["z"]), ("d", ["w"])]
     out, max_disambig = add_disambig_symbols(lexicon)
     assert dict((w, p) for w, p in out) == {
-        "a": ["x", "#1"], "ab": ["x", "y"], "b": ["z", "#1"], "c": ["z", "#2"], "d": ["w"],
-    }  # fmt: skip
+        "a": ["x", "#1"],
+        "ab": ["x", "y"],
+        "b": ["z", "#1"],
+        "c": ["z", "#2"],
+        "d": ["w"],
+    }
     assert max_disambig == 2
 
 
@@ -132,9 +136,12 @@ def test_ctc_training_graphs_match_torch_ctc_loss(modified):
     k2_scores = lattice.get_tot_scores(log_semiring=True, use_double_scores=True).float()
     flat = torch.tensor([t for ts in targets for t in ts])
     ref = -torch.nn.functional.ctc_loss(
-        log_probs.transpose(0, 1), flat, lengths, torch.tensor([len(t) for t in targets]),
+        log_probs.transpose(0, 1),
+        flat,
+        lengths,
+        torch.tensor([len(t) for t in targets]),
         reduction="none",
-    )  # fmt: skip
+    )
     if modified:
         assert (k2_scores >= ref - 1e-4).all()
     else:
