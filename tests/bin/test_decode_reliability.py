@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from xlsr.bin import decode_common, decode_ctc, decode_transducer
+from xlsr.bin import decode as decode_bin
+from xlsr.tasks import decoding
 from xlsr.scoring.results import read_hyps, recount
 from xlsr.testing.checkpoints import random_encoder, tiny_config, write_fairseq_checkpoint
 from xlsr.testing.decode import make_decode_exp, make_test_set
@@ -55,7 +56,7 @@ def ctc(exp, lang, cuts, *extra, methods=GREEDY):
         methods,
         *extra,
     ]
-    return decode_ctc.main(argv)
+    return decode_bin.main(["--task", "asr_ctc", *argv])
 
 
 def results(exp, method=GREEDY):
@@ -118,7 +119,7 @@ def test_transducer_accounts_for_skipped_utterances(tmp_path, lang, cuts):
         "--methods",
         "greedy_search",
     ]
-    assert decode_transducer.main(argv) == 0
+    assert decode_bin.main(["--task", "asr_transducer", *argv]) == 0
     score, rows, _ = results(exp, "greedy_search")
     assert (score["utts"], score["skipped"]["count"], len(rows)) == (5, 3, 5)
     assert score["words"] == WORDS
@@ -173,9 +174,9 @@ def no_work(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("model loading / decoding started before the options were checked")
 
-    monkeypatch.setattr(decode_common, "model_weights", forbidden)
-    monkeypatch.setattr(decode_common, "run_model", forbidden)
-    monkeypatch.setattr(decode_ctc, "load_model", forbidden)
+    monkeypatch.setattr(decoding, "model_weights", forbidden)
+    monkeypatch.setattr(decoding, "run_model", forbidden)
+    monkeypatch.setattr(decoding, "load_task_model", forbidden)
 
 
 def refused(capsys, call) -> str:
@@ -196,7 +197,7 @@ def refused(capsys, call) -> str:
         (["--methods", ""], ["--methods", "names no decoding method"]),
         (["--methods", "greedy,1best"], ["--methods", "unknown", "greedy"]),
         (["--avg", "0"], ["--avg", "an integer >= 1"]),
-        (["--lm-scales", "0.1,x"], ["--lm-scales", "'x' in '0.1,x' is not a number"]),
+        (["--lm-scales", "0.1,x"], ["--lm-scales", "'x' is not a number (in '0.1,x')"]),
         (["--avg", "2"], ["--avg", "--epoch N or --iter N"]),
         (["--epoch", "2", "--iter", "3"], ["--epoch and --iter"]),
         (["--max-duration", "0"], ["--max-duration"]),
@@ -207,7 +208,9 @@ def refused(capsys, call) -> str:
         (["--methods", "ctc-greedy-search,nbest-rescoring"], ["HLG.pt", "nbest-rescoring"]),
     ],
 )
-def test_decode_ctc_options_refused_before_any_work(capsys, no_work, exp, lang, cuts, extra, words):
+def test_ctc_decoding_options_refused_before_any_work(
+    capsys, no_work, exp, lang, cuts, extra, words
+):
     argv = [
         "--exp-dir",
         str(exp),
@@ -219,7 +222,7 @@ def test_decode_ctc_options_refused_before_any_work(capsys, no_work, exp, lang, 
         GREEDY,
         *extra,
     ]
-    message = refused(capsys, lambda: decode_ctc.main(argv))
+    message = refused(capsys, lambda: decode_bin.main(["--task", "asr_ctc", *argv]))
     assert all(w in message for w in words), message
     assert not (exp / "decode").exists()
 
@@ -234,7 +237,7 @@ def test_decode_ctc_options_refused_before_any_work(capsys, no_work, exp, lang, 
         (["--methods", "beam"], ["--methods", "unknown"]),
     ],
 )
-def test_decode_transducer_options_refused(capsys, no_work, exp, lang, cuts, extra, words):
+def test_transducer_decoding_options_refused(capsys, no_work, exp, lang, cuts, extra, words):
     argv = [
         "--exp-dir",
         str(exp),
@@ -246,7 +249,7 @@ def test_decode_transducer_options_refused(capsys, no_work, exp, lang, cuts, ext
         "greedy_search",
         *extra,
     ]
-    message = refused(capsys, lambda: decode_transducer.main(argv))
+    message = refused(capsys, lambda: decode_bin.main(["--task", "asr_transducer", *argv]))
     assert all(w in message for w in words), message
 
 
@@ -290,7 +293,7 @@ def model_files(tmp_path, exp, lang):
     from xlsr.models.checkpoint import save_encoder
 
     save_encoder(enc, tmp_path / "enc.pt")
-    need = "needs a checkpoint of xlsr.bin.train_ctc"
+    need = "needs a checkpoint of xlsr.bin.train --task asr_ctc"
     fs_pre = write_fairseq_checkpoint(enc, tmp_path / "fs.pt")
     fs_legacy = write_fairseq_checkpoint(enc, tmp_path / "fs_args.pt", style="args")
     fs_ctc = write_fairseq_checkpoint(enc, tmp_path / "fs_ctc.pt", finetuned=True)
@@ -300,7 +303,10 @@ def model_files(tmp_path, exp, lang):
         "fairseq_ctc": (fs_ctc, ["a fairseq fine-tuned CTC checkpoint", "--hf-model", need]),
         "encoder_only": (tmp_path / "enc.pt", ["an encoder-only checkpoint", need]),
         "bare_state_dict": (tmp_path / "bare.pt", ["a bare state dict", need]),
-        "transducer": (transducer, ["not a ctc model (head 'transducer')", "decode_transducer"]),
+        "transducer": (
+            transducer,
+            ["a model of the task asr_transducer, not asr_ctc", "--task asr_transducer"],
+        ),
         "missing_key": (
             _edited(exp, tmp_path / "missing.pt", _drop_a_key),
             ["do not fit", "1 missing", "output.bias"],
@@ -357,7 +363,9 @@ def test_lang_dir_of_another_size_refused_before_decoding(capsys, tmp_path, exp,
     assert not (exp / "decode" / GREEDY).exists()
     trans = make_decode_exp(tmp_path / "tr", lang, head="transducer")
     argv = ["--exp-dir", str(trans), "--lang-dir", str(other), "--cuts", str(cuts)]
-    assert str(table) in refused(capsys, lambda: decode_transducer.main(argv))
+    assert str(table) in refused(
+        capsys, lambda: decode_bin.main(["--task", "asr_transducer", *argv])
+    )
 
 
 def test_token_table_of_another_hash_refused(capsys, tmp_path, lang, cuts):

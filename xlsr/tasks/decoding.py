@@ -309,7 +309,7 @@ def _checked(path: Path, obj: Any, task: Optional[str]) -> dict:
     other = task_of_run(obj["config"])
     if task is not None and other != task:
         raise SystemExit(
-            f"{path}: a {other} model, not a {task} model; decode it with --task {other}"
+            f"{path}: a model of the task {other}, not {task}; decode it with --task {other}"
         )
     return obj
 
@@ -624,9 +624,9 @@ def decode_main(argv: Optional[List[str]], task, description: str) -> int:
     args = parse_args(argv, task, description)
     yaml_cfg = C.load_yaml(args.config) if args.config else {}
     methods, options = resolve_options(args, task, yaml_cfg)
-    _check_k2(task, methods)
     check_common_args(args, model_from_exp=not args.hf_model)
     check_lang_files(args.lang_dir, task.lang_files(methods, external=bool(args.hf_model)))
+    _check_k2(task, methods)
     start_logging(args)
     test_set = load_test_set(args, task.reference(args.lang_dir))
     if args.hf_model:

@@ -41,13 +41,30 @@ def _field_parser(tp: Any):
             parts = [x.strip() for x in v.split(",")] if v.strip() else []
             if any(x == "" for x in parts):
                 raise argparse.ArgumentTypeError(f"{v!r} has an empty entry")
-            return conv(elem(x) for x in parts)
+            try:
+                return conv(elem(x) for x in parts)
+            except argparse.ArgumentTypeError as e:
+                raise argparse.ArgumentTypeError(f"{e} (in {v!r})") from None
 
         parse_list.__name__ = "comma-separated list"
         return parse_list
-    if tp in (int, float, str):
-        return tp
+    if tp in (int, float):
+        return _number(tp)
     return str
+
+
+def _number(tp: type):
+    """int / float with an argparse message that names the value."""
+    noun = "an integer" if tp is int else "a number"
+
+    def parse(v: str):
+        try:
+            return tp(v)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{v!r} is not {noun}") from None
+
+    parse.__name__ = tp.__name__
+    return parse
 
 
 def add_dataclass_args(parser: argparse.ArgumentParser, cls: Type, prefix: str = "") -> None:
