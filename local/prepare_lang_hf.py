@@ -8,7 +8,7 @@ Usage:
 Tokens are the model's vocab.json (blank first), words are those of the LM text spelled with
 the model's characters (``|`` optional between words); builds L, the LMs and G of both
 --orders FIRST_PASS[,RESCORE] (kaldingram + kaldilm), LG, HLG.pt and HLG.fst (from the
-first-pass G). Then: python -m xlsr.bin.decode_ctc --hf-model DIR --lang-dir ...
+first-pass G). Then: python -m xlsr.bin.decode --task asr_ctc --hf-model DIR --lang-dir ...
 """
 
 import argparse

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import argparse
 import time
-from types import SimpleNamespace
 
 import torch
 
-from xlsr.bin.decode_ctc import build_context, decode_batch, load_model
 from xlsr.data.dataset import DataConfig, make_dataloader
+from xlsr.tasks import get_task
+from xlsr.tasks.decoding import batch_decoder, load_decoder
 
 
 def main() -> None:
@@ -40,12 +40,11 @@ def main() -> None:
     a = p.parse_args()
     from lhotse import load_manifest
 
-    args = SimpleNamespace(exp_dir=a.exp_dir, lang_dir=a.lang_dir, checkpoint="last", epoch=0,
-                           avg=1, hf_model=None, lm_scales="0.5", num_paths=20, nbest_scale=0.5,
-                           search_beam=a.search_beam, output_beam=a.output_beam,
-                           max_active_states=a.max_active_states)  # fmt: skip
-    methods = a.methods.split(",")
-    model, ctx = load_model(args), build_context(args, methods + ["1best"])
+    task, methods = get_task("asr_ctc"), a.methods.split(",")
+    model, ctx, options = load_decoder(task, a.exp_dir, a.lang_dir, methods + ["1best"],
+                                       lm_scales=(0.5,), num_paths=20, nbest_scale=0.5,
+                                       search_beam=a.search_beam, output_beam=a.output_beam,
+                                       max_active_states=a.max_active_states)  # fmt: skip
     cuts = load_manifest(a.cuts).subset(first=a.num_utts)
     loader, _ = make_dataloader(cuts, DataConfig(max_duration=60.0, min_cut_duration=0.01,
                                                  max_cut_duration=60.0), train=False)  # fmt: skip
@@ -60,30 +59,31 @@ def main() -> None:
     for m in methods:
         start = time.perf_counter()
         for lp, frames in batches:
-            out = decode_batch([m], lp, frames, ctx)
+            out = batch_decoder(task, ctx, [m], options)(lp, frames)
             if m == "1best":
                 k2_words += out["1best"]
         print(f"  {m:28s} RTF {(time.perf_counter() - start) / audio:.4f}")
-    compare_kaldi(a, batches, audio, k2_words, ctx)
+    compare_kaldi(a, batches, audio, k2_words, ctx, options)
 
 
-def compare_kaldi(a, batches, audio: float, k2_words, ctx) -> None:
+def compare_kaldi(a, batches, audio: float, k2_words, ctx, options) -> None:
     import kaldifst
 
     from xlsr.decode.ctc import one_best
-    from xlsr.decode.graph_search import SearchConfig, kaldi_best_path
+    from xlsr.decode.graph_search import kaldi_best_path
+    from xlsr.tasks.asr_ctc import GraphSearchConfig
 
+    search = options[GraphSearchConfig]
     if not k2_words:
         start = time.perf_counter()
         for lp, frames in batches:
             k2_words += [" ".join(ctx["words"][w] for w in s)
-                         for s in one_best(ctx["HLG"], lp, frames, ctx["search"])]  # fmt: skip
+                         for s in one_best(ctx["HLG"], lp, frames, search)]  # fmt: skip
         k2_time = time.perf_counter() - start
     else:
         start = time.perf_counter()
         for lp, frames in batches:
-            one_best(ctx["HLG"], lp, frames, SearchConfig(a.search_beam, a.output_beam, 30,
-                                                          a.max_active_states))  # fmt: skip
+            one_best(ctx["HLG"], lp, frames, search)
         k2_time = time.perf_counter() - start
     fst = kaldifst.StdVectorFst.read(f"{a.lang_dir}/HLG.fst")
     start, kaldi_words = time.perf_counter(), []

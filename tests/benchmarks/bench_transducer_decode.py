@@ -10,8 +10,8 @@ Usage (k2 lane, after egs/numbers/ASR stages 0-4 with --head transducer):
 The encoder runs once; every method then decodes the same encoder output (decoder and
 joiner included), so a method's RTF is its search alone: seconds per second of audio, lower
 is faster. The encoder's own RTF is printed as the reference the searches compare with.
-Options of decode_transducer (--beam-size, --beam, --max-contexts, --max-states,
---num-paths) apply; fast_beam_search_nbest_LG uses the first of --ngram-lm-scales.
+Options: --beam-size, --beam, --max-contexts, --max-states, --num-paths (the defaults of
+xlsr.bin.decode --task asr_transducer); fast_beam_search_nbest_LG uses --ngram-lm-scale.
 """
 
 from __future__ import annotations
@@ -21,23 +21,30 @@ import time
 
 import torch
 
-from xlsr.bin.decode_transducer import build_context, decode_batch, load_model
-from xlsr.bin.decode_transducer import parse_args as decode_args
 from xlsr.data.dataset import DataConfig, make_dataloader
+from xlsr.tasks import get_task
+from xlsr.tasks.decoding import batch_decoder, load_decoder
+
+METHODS = "greedy_search,modified_beam_search,fast_beam_search,fast_beam_search_nbest_LG"
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    for name in ("--exp-dir", "--lang-dir", "--cuts"):
+        p.add_argument(name, required=True)
     p.add_argument("--num-utts", type=int, default=100)
-    a, rest = p.parse_known_args()
-    args = decode_args(rest)
+    p.add_argument("--methods", default=METHODS)
+    for name, kind in (("beam_size", int), ("beam", float), ("max_contexts", int),
+                       ("max_states", int), ("num_paths", int), ("ngram_lm_scale", float)):  # fmt: skip
+        p.add_argument("--" + name.replace("_", "-"), type=kind, default=argparse.SUPPRESS)
+    a = p.parse_args()
     from lhotse import load_manifest
 
-    methods = args.methods.split(",")
-    model = load_model(args)
-    ctx = build_context(args, methods, model)
-    ctx["ngram_lm_scales"] = ctx.get("ngram_lm_scales", ["0.1"])[:1]
-    cuts = load_manifest(args.cuts).subset(first=a.num_utts)
+    task, methods = get_task("asr_transducer"), a.methods.split(",")
+    values = {k: v for k, v in vars(a).items() if k not in ("exp_dir", "lang_dir", "cuts", "num_utts", "methods", "ngram_lm_scale")}  # fmt: skip
+    values["ngram_lm_scales"] = (getattr(a, "ngram_lm_scale", 0.1),)
+    model, ctx, options = load_decoder(task, a.exp_dir, a.lang_dir, methods, **values)
+    cuts = load_manifest(a.cuts).subset(first=a.num_utts)
     cfg = DataConfig(max_duration=60.0, min_cut_duration=0.01, max_cut_duration=60.0)
     loader, _ = make_dataloader(cuts, cfg, train=False)
     batches, audio, enc_time = [], 0.0, 0.0
@@ -53,7 +60,7 @@ def main() -> None:
         start = time.perf_counter()
         with torch.no_grad():
             for enc, frames in batches:
-                decode_batch(model, [m], enc, frames, ctx)
+                batch_decoder(task, ctx, [m], options)(enc, frames)
         took = time.perf_counter() - start
         print(f"| {m} | {took / audio:.4f} | {took / enc_time:.2f} |")
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from tests.train.test_trainer import config, make_batches, make_model
-from xlsr.bin.decode_common import model_weights
 from xlsr.models.ctc import compute_ctc_loss
+from xlsr.tasks.decoding import model_weights
 from xlsr.train import checkpoint as ckpt
 from xlsr.train.trainer import Trainer
 

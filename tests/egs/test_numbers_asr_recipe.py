@@ -110,12 +110,14 @@ def test_transducer_head_stages_4_and_5(recipe):
         score = json.loads((d / "score-test.json").read_text())
         assert recount(d / "hyps-test.jsonl")["wer"] == pytest.approx(score["wer"]), method
     assert "test:" in out and (exp / "decode" / "summary-test.txt").exists()
-    # the CTC decoder refuses a transducer model with a clear message
-    cmd = [sys.executable, "-m", "xlsr.bin.decode_ctc", "--exp-dir", str(exp)]
+    # decoding as CTC refuses a transducer model with a clear message
+    cmd = [sys.executable, "-m", "xlsr.bin.decode", "--task", "asr_ctc", "--exp-dir", str(exp)]
     cmd += ["--lang-dir", str(recipe / "data" / "lang_bpe_60")]
     cmd += ["--cuts", str(recipe / "data" / "manifests" / "numbers_cuts_test.jsonl.gz")]
     wrong = subprocess.run(cmd, capture_output=True, text=True)
-    assert wrong.returncode != 0 and "not a ctc model" in wrong.stderr
+    assert (
+        wrong.returncode != 0 and "a model of the task asr_transducer, not asr_ctc" in wrong.stderr
+    )
 
 
 def test_changed_lang_side_retrains_and_redecodes(recipe):

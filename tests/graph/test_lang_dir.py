@@ -1,6 +1,6 @@
 """LangDir names every file of a lang dir once and knows the LM orders it was built with;
 build_graphs is the one graph step (recipe, HF path, test helpers); ``--lm-orders 3,5``
-decodes with the 5-gram through ``python -m xlsr.bin.decode_ctc``."""
+decodes with the 5-gram through ``python -m xlsr.bin.decode --task asr_ctc``."""
 
 import argparse
 import json
@@ -225,7 +225,7 @@ def test_lm_orders_3_5_rescore_with_the_5_gram(lang35, tmp_path):
     lang, _ = lang35
     exp = make_decode_exp(tmp_path / "exp", lang.path)
     cuts = make_test_set(tmp_path / "data", n=2)
-    cmd = [sys.executable, "-m", "xlsr.bin.decode_ctc", "--exp-dir", str(exp)]
+    cmd = [sys.executable, "-m", "xlsr.bin.decode", "--task", "asr_ctc", "--exp-dir", str(exp)]
     cmd += ["--lang-dir", str(lang.path), "--cuts", str(cuts), "--test-set", "t"]
     cmd += ["--methods", "nbest-rescoring,whole-lattice-rescoring", "--lm-scales", "0.5"]
     cmd += ["--num-paths", "5", "--search-beam", "8", "--output-beam", "3"]
@@ -240,7 +240,7 @@ def test_lm_orders_3_5_rescore_with_the_5_gram(lang35, tmp_path):
 def test_a_missing_rescoring_G_is_named_before_decoding(lang35, tmp_path, capsys):
     import shutil
 
-    from xlsr.bin import decode_ctc
+    from xlsr.bin import decode
     from xlsr.testing.decode import make_decode_exp, make_test_set
 
     lang = LangDir(shutil.copytree(lang35[0].path, tmp_path / "lang"))
@@ -249,5 +249,5 @@ def test_a_missing_rescoring_G_is_named_before_decoding(lang35, tmp_path, capsys
     cuts = make_test_set(tmp_path / "data", n=1)
     argv = ["--exp-dir", str(exp), "--lang-dir", str(lang.path), "--cuts", str(cuts)]
     with pytest.raises(SystemExit, match=r"no G_5_gram\.pt \(needed by nbest-rescoring"):
-        decode_ctc.main([*argv, "--methods", "1best,nbest-rescoring"])
+        decode.main(["--task", "asr_ctc", *argv, "--methods", "1best,nbest-rescoring"])
     assert not (exp / "decode").exists()

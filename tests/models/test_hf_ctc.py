@@ -104,13 +104,13 @@ def test_hlg_decodes_hf_character_posteriors_to_words(tmp_path, hf_dir, trailing
 
 
 def test_decode_cli_on_an_hf_model(tmp_path, hf_dir, monkeypatch):
-    # local/prepare_lang_hf.py + decode_ctc --hf-model write contract-3 files (random model,
+    # local/prepare_lang_hf.py + xlsr.bin.decode --task asr_ctc --hf-model write contract-3 files (random model,
     # so only the pipeline and the files are checked, not the WER)
     pytest.importorskip("k2", reason="k2: k2 lane only")
     import runpy
     import sys
 
-    from xlsr.bin import decode_ctc
+    from xlsr.bin import decode
     from xlsr.scoring.results import recount
     from xlsr.testing.corpus import make_tiny_cutset
 
@@ -122,7 +122,7 @@ def test_decode_cli_on_an_hf_model(tmp_path, hf_dir, monkeypatch):
                                       str(tmp_path / "lang"), "--lm-text", str(tmp_path / "lm.txt")])  # fmt: skip
     runpy.run_path(script, run_name="__main__")
     assert (tmp_path / "lang" / "HLG.pt").exists()
-    rc = decode_ctc.main(["--hf-model", str(hf_dir), "--exp-dir", str(tmp_path / "exp"),
+    rc = decode.main(["--task", "asr_ctc", "--hf-model", str(hf_dir), "--exp-dir", str(tmp_path / "exp"),
                           "--lang-dir", str(tmp_path / "lang"), "--cuts", str(tmp_path / "cuts.jsonl.gz"),
                           "--test-set", "tiny", "--methods", "ctc-greedy-search,1best"])  # fmt: skip
     assert rc == 0

@@ -40,9 +40,11 @@ class AsrTask(Task):
     def loss(self, model, batch):
         return compute_asr_loss(model, batch)
 
-    def lang_files(self, methods, external: bool = False):
-        own = {} if external else {"tokenizer/tokens.txt": "the model's tokens"}
-        return {**own, **super().lang_files(methods, external)}
+    def lang_files(self, lang_dir: Pathlike, methods, external: bool = False):
+        from xlsr.graph.lang_dir import LangDir
+
+        own = {} if external else {LangDir(lang_dir).tokenizer_tokens: "the model's tokens"}
+        return {**own, **super().lang_files(lang_dir, methods, external)}
 
     def check_lang(self, lang_dir: Pathlike, cfg, run_config, source: str) -> None:
         from xlsr.tasks.decoding import check_lang_dir

@@ -11,6 +11,7 @@ whole-lattice-rescoring     GraphSearchConfig, LmRescoreConfig    k2, HLG.pt, th
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,7 +143,8 @@ def _whole_lattice_rescoring(ctx, log_probs, frames, options):
     return {f"whole-lattice-rescoring/{k}": _words(ctx, v) for k, v in res.items()}
 
 
-HLG_FILES = ("HLG.pt", "words.txt")
+logger = logging.getLogger(__name__)
+HLG_FILES = ("HLG", "words")
 
 
 class AsrCtcTask(AsrTask):
@@ -159,13 +161,13 @@ class AsrCtcTask(AsrTask):
         "nbest-rescoring": Method(
             _nbest_rescoring,
             (GraphSearchConfig, NbestConfig, LmRescoreConfig),
-            (*HLG_FILES, "G_4_gram.pt"),
+            (*HLG_FILES, "rescore_G"),
             True,
         ),
         "whole-lattice-rescoring": Method(
             _whole_lattice_rescoring,
             (GraphSearchConfig, LmRescoreConfig),
-            (*HLG_FILES, "G_4_gram.pt"),
+            (*HLG_FILES, "rescore_G"),
             True,
         ),
     }
@@ -189,24 +191,27 @@ class AsrCtcTask(AsrTask):
     def prepare(self, model, lang_dir, methods, options):
         """The token decoder, and the word table and graphs the methods use (only those)."""
         from xlsr.data.tokenizer import Tokenizer, read_symbols
+        from xlsr.graph.lang_dir import LangDir
 
-        lang = Path(lang_dir)
+        lang = LangDir(lang_dir)
         # a Hugging Face model brings its own vocabulary (load_external)
         external = getattr(model, "vocabulary", None)
-        ctx = {"tokens": external or Tokenizer(lang / "tokenizer")}
+        ctx = {"tokens": external or Tokenizer(lang.tokenizer_dir)}
         needs = {f for m in methods for f in self.methods[m].lang_files}
-        if "HLG.pt" in needs:
+        if "HLG" in needs:
             from xlsr.graph.compile import load_fsa
 
-            ctx["words"] = read_symbols(lang / "words.txt")
-            ctx["HLG"] = load_fsa(lang / "HLG.pt")
-        if "G_4_gram.pt" in needs:
+            ctx["words"] = read_symbols(lang.words)
+            ctx["HLG"] = load_fsa(lang.HLG)
+        if "rescore_G" in needs:
             from xlsr.decode.ctc import prepare_rescoring_G
             from xlsr.graph.compile import load_fsa
             from xlsr.graph.lexicon import symbol_table
 
-            first = symbol_table(lang / "words.txt")["#0"]
-            ctx["G_rescore"] = prepare_rescoring_G(load_fsa(lang / "G_4_gram.pt"), first)
+            first = symbol_table(lang.words)["#0"]
+            logger.info("rescoring with %s (%d-gram; HLG from the %d-gram)", lang.rescore_G,
+                        lang.rescore_order, lang.first_pass_order)  # fmt: skip
+            ctx["G_rescore"] = prepare_rescoring_G(load_fsa(lang.rescore_G), first)
         return ctx
 
 

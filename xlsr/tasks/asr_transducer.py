@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Tuple
 
 from xlsr.models.transducer import TransducerConfig, TransducerModel
@@ -130,16 +129,17 @@ class AsrTransducerTask(AsrTask):
         "modified_beam_search": Method(_modified_beam, (BeamConfig,)),
         "fast_beam_search": Method(_fast_beam, (FastBeamConfig,), needs_k2=True),
         "fast_beam_search_nbest_LG": Method(
-            _fast_beam_nbest_LG, (FastBeamConfig, NbestLGConfig), ("LG.pt", "words.txt"), True
+            _fast_beam_nbest_LG, (FastBeamConfig, NbestLGConfig), ("LG", "words"), True
         ),
     }
     default_methods = ("greedy_search", "modified_beam_search")
 
     def prepare(self, model, lang_dir, methods, options):
         from xlsr.data.tokenizer import Tokenizer, read_symbols
+        from xlsr.graph.lang_dir import LangDir
 
-        lang = Path(lang_dir)
-        ctx = {"model": model, "tokens": Tokenizer(lang / "tokenizer")}
+        lang = LangDir(lang_dir)
+        ctx = {"model": model, "tokens": Tokenizer(lang.tokenizer_dir)}
         if "fast_beam_search" in methods:
             from xlsr.decode.transducer import trivial_graph
 
@@ -147,8 +147,8 @@ class AsrTransducerTask(AsrTask):
         if "fast_beam_search_nbest_LG" in methods:
             from xlsr.graph.compile import load_fsa
 
-            ctx["words"] = read_symbols(lang / "words.txt")
-            ctx["LG"] = load_fsa(lang / "LG.pt")  # scaled by each ngram_lm_scales value
+            ctx["words"] = read_symbols(lang.words)
+            ctx["LG"] = load_fsa(lang.LG)  # scaled by each ngram_lm_scales value
         return ctx
 
 

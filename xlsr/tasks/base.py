@@ -23,7 +23,7 @@ then train and decode it: every option comes from the task's dataclasses.
     targets(lang_dir)               cut -> training target (picklable)
     loss(model, batch)              the trainer's (summed loss, info)
     prepare(model, lang_dir, methods, options)  what the methods need (tokenizer, graphs)
-    lang_files(methods, external)   lang dir files the methods need (checked up front)
+    lang_files(lang_dir, methods, external)  lang dir files the methods need (checked up front)
     check_lang(lang_dir, cfg, run, source)      refuse a lang dir that does not fit the model
     reference(lang_dir)             cut -> reference string for scoring
     load_external(path, lang_dir)   (model, info) of --hf-model, where the task has one
@@ -49,7 +49,8 @@ class Method:
             ``ctx`` is what :meth:`Task.prepare` returned, ``options`` maps each config
             class to its instance.
         configs: the option dataclasses it reads (their fields become decode options).
-        lang_files: files of the lang dir it needs (relative paths, for an up-front check).
+        lang_files: files of the lang dir it needs, as ``xlsr.graph.lang_dir.LangDir``
+            attribute names ("HLG", "words", "rescore_G" ...), checked before any work.
         needs_k2: whether it runs only with k2.
     """
 
@@ -104,10 +105,15 @@ class Task:
     def prepare(self, model, lang_dir: Pathlike, methods: List[str], options: Mapping[type, Any]):
         return {}
 
-    def lang_files(self, methods: List[str], external: bool = False) -> Dict[str, str]:
+    def lang_files(
+        self, lang_dir: Pathlike, methods: List[str], external: bool = False
+    ) -> Dict[Path, str]:
         """Files of the lang dir that decoding ``methods`` needs (path -> who needs it);
         ``external``: the model comes from ``--hf-model``."""
-        return {f: m for m in methods for f in self.methods[m].lang_files}
+        from xlsr.graph.lang_dir import LangDir
+
+        lang = LangDir(lang_dir)
+        return {getattr(lang, f): m for m in methods for f in self.methods[m].lang_files}
 
     def check_lang(self, lang_dir: Pathlike, cfg, run_config: Mapping[str, Any], source: str):
         """Refuses (SystemExit) a lang dir that does not fit the model (ASR: its tokens)."""

@@ -43,7 +43,7 @@ import torch
 from tqdm import tqdm
 
 from xlsr.data.dataset import DataConfig, make_dataloader
-from xlsr.tasks.base import task_of_run
+from xlsr.tasks.base import options_from, task_of_run
 from xlsr.train import checkpoint as ckpt
 from xlsr.utils.argtypes import (
     existing_dir,
@@ -142,14 +142,17 @@ def check_common_args(args, model_from_exp: bool = True) -> None:
         raise SystemExit(f"--exp-dir {args.exp_dir}: no such directory (nothing trained there)")
 
 
-def check_lang_files(lang_dir, needs: Mapping[str, str]) -> None:
-    """SystemExit naming the first file of ``needs`` (name in the lang dir -> what needs it)
-    that ``lang_dir`` lacks."""
-    for name, user in needs.items():
-        if not (Path(lang_dir) / name).exists():
+def check_lang_files(lang_dir, needs: Mapping[Path, str]) -> None:
+    """SystemExit naming the first file of ``needs`` (path in the lang dir -> what needs it)
+    that ``lang_dir`` lacks, and what makes it."""
+    from xlsr.graph.lang_dir import LangDir
+
+    lang = LangDir(lang_dir)
+    for path, user in needs.items():
+        if not Path(path).exists():
             raise SystemExit(
-                f"--lang-dir {lang_dir}: no {name} (needed by {user}; the "
-                "language side of the recipe, stages 2-3, makes it)"
+                f"--lang-dir {lang_dir}: no {lang.name(path)} (needed by {user}; "
+                f"{lang.maker(path)} makes it)"
             )
 
 
@@ -625,7 +628,7 @@ def decode_main(argv: Optional[List[str]], task, description: str) -> int:
     yaml_cfg = C.load_yaml(args.config) if args.config else {}
     methods, options = resolve_options(args, task, yaml_cfg)
     check_common_args(args, model_from_exp=not args.hf_model)
-    check_lang_files(args.lang_dir, task.lang_files(methods, external=bool(args.hf_model)))
+    check_lang_files(args.lang_dir, task.lang_files(args.lang_dir, methods, bool(args.hf_model)))
     _check_k2(task, methods)
     start_logging(args)
     test_set = load_test_set(args, task.reference(args.lang_dir))
@@ -634,21 +637,33 @@ def decode_main(argv: Optional[List[str]], task, description: str) -> int:
     else:
         model, info = load_task_model(args, task)
     ctx = task.prepare(model, args.lang_dir, methods, options)
-    norm = _hyp_normalizer(args) if args.hf_model else None
+    decode_batch = batch_decoder(task, ctx, methods, options)
+    if args.hf_model:  # an external vocabulary may spell text otherwise: as the references
+        from xlsr.data.text_norm import TextNormalizer
+
+        norm, raw = TextNormalizer.load(args.lang_dir), decode_batch
+        decode_batch = lambda out, frames: {k: [norm(h) for h in v] for k, v in raw(out, frames).items()}  # noqa: E731 # fmt: skip
+    decode_and_score(args, model, decode_batch, test_set, task, info)
+    return 0
+
+
+def batch_decoder(task, ctx, methods: List[str], options) -> Callable:
+    """``decode_batch(output, frames) -> {result name: [text]}`` running every method."""
 
     def decode_batch(output, frames) -> Dict[str, List[str]]:
         out: Dict[str, List[str]] = {}
         for m in methods:
             out.update(task.methods[m].run(ctx, output, frames, options))
-        if norm is not None:  # an external vocabulary may spell text otherwise
-            out = {k: [norm(h) for h in hyps] for k, hyps in out.items()}
         return out
 
-    decode_and_score(args, model, decode_batch, test_set, task, info)
-    return 0
+    return decode_batch
 
 
-def _hyp_normalizer(args):
-    from xlsr.data.text_norm import TextNormalizer
-
-    return TextNormalizer.load(args.lang_dir)
+def load_decoder(task, exp_dir, lang_dir, methods: List[str], checkpoint: str = "last", **values):
+    """For scripts and benchmarks: (model in eval mode, the methods' context, options) of the
+    newest (or ``checkpoint``) model in ``exp_dir``; ``values`` set method options."""
+    args = argparse.Namespace(exp_dir=str(exp_dir), lang_dir=str(lang_dir), checkpoint=checkpoint,
+                              epoch=0, iter=0, avg=1, use_averaged_model=False)  # fmt: skip
+    options = options_from(values, task.option_classes())
+    model, _ = load_task_model(args, task)
+    return model, task.prepare(model, lang_dir, methods, options), options

@@ -49,26 +49,26 @@ model_type=char          # char | unigram | bpe (char learns fastest for the tin
 per_language=false       # one tokenizer per language (token table = union)
 lm_orders=3,4            # first-pass G (3-gram) and the rescoring G (4-gram)
 modified_ctc=false
-head=ctc                 # ctc | transducer (conf/train_<head>.yaml)
+head=ctc                 # ctc | transducer: the task asr_<head> (conf/{train,decode}_asr_<head>.yaml)
 encoder_preset=xlsr_mini # the tiny from-scratch encoder (no pretrained weights offline)
 xlsr_checkpoint=""       # fairseq/HF XLS-R checkpoint to fine-tune instead
-max_update=""            # default: conf/train_<head>.yaml (ctc 1600, transducer 3200)
+max_update=""            # default: conf/train_asr_<head>.yaml (ctc 1600, transducer 3200)
 exp_dir=""               # default exp/<head>
-methods=""               # default: every method of the head
 test_sets="test"         # "dev test" for both
-# CTC decoding
 ctc_loss=k2              # k2 | torch
-lm_scales=0.1,0.3,0.5,0.7,1.0
-num_paths=100            # n-best paths (CTC nbest*, transducer fast_beam_search_nbest_LG)
-search_beam=12
-output_beam=5
-max_active_states=2000
-# transducer decoding
-beam_size=4              # modified_beam_search
-beam=20                  # fast_beam_search*: search beam
-max_contexts=8
-max_states=64
-ngram_lm_scales=0.01,0.1,0.3   # fast_beam_search_nbest_LG: LG weights
+# Decoding: methods and options default to conf/decode_asr_<head>.yaml (every method of the
+# head); a value given here overrides the conf's.
+methods=""
+lm_scales=""             # CTC *-rescoring
+num_paths=""             # CTC nbest*, transducer fast_beam_search_nbest_LG
+search_beam=""           # CTC graph search
+output_beam=""
+max_active_states=""
+beam_size=""             # transducer modified_beam_search
+beam=""                  # transducer fast_beam_search*
+max_contexts=""
+max_states=""
+ngram_lm_scales=""       # transducer fast_beam_search_nbest_LG: LG weights
 
 . ./path.sh
 . utils/lib.sh
@@ -76,10 +76,13 @@ ngram_lm_scales=0.01,0.1,0.3   # fast_beam_search_nbest_LG: LG weights
 
 # ----------------------------------------------------------------- options, checked up front
 check_stages 5 "$@"
-check_int num_utterances max_number seed num_jobs vocab_size num_paths max_active_states \
-  beam_size max_contexts max_states
-[ -z "$max_update" ] || check_int max_update
-check_numbers lm_scales ngram_lm_scales search_beam output_beam beam
+check_int num_utterances max_number seed num_jobs vocab_size
+for name in max_update num_paths max_active_states beam_size max_contexts max_states; do
+  [ -z "${!name}" ] || check_int "$name"
+done
+for name in lm_scales ngram_lm_scales search_beam output_beam beam; do
+  [ -z "${!name}" ] || check_numbers "$name"
+done
 check_choice allow_bad_data true false
 check_choice model_type char unigram bpe
 check_choice per_language true false
@@ -99,7 +102,8 @@ case "$head" in
   transducer) all_methods=greedy_search,modified_beam_search,fast_beam_search,fast_beam_search_nbest_LG ;;
 esac
 [ -n "$exp_dir" ] || exp_dir=exp/$head
-[ -n "$methods" ] || methods=$all_methods
+decode_conf=conf/decode_asr_$head.yaml
+[ -n "$methods" ] || methods=$($PYTHON -c 'import sys, yaml; print(",".join(yaml.safe_load(open(sys.argv[1]))["methods"]))' "$decode_conf")
 for m in ${methods//,/ }; do
   [[ ,$all_methods, == *,$m,* ]] || die "--methods: '$m' is not a method of --head $head (choose from $all_methods)"
 done
@@ -143,7 +147,7 @@ fp_model() {  # what the checkpoints in $exp_dir are of: another model when it c
               xlsr_checkpoint="$xlsr_checkpoint")
   [ "$head" = transducer ] || opts+=(ctc_loss="$ctc_loss")
   stage_fingerprint "${opts[@]}" -- data/manifests/numbers_cuts_{train,dev}.jsonl.gz \
-    "$lang_dir"/{tokens.txt,tokenizer,text_norm.json} "conf/train_$head.yaml"
+    "$lang_dir"/{tokens.txt,tokenizer,text_norm.json} "conf/train_asr_$head.yaml"
 }
 # the training's inputs: the model's and --max-update (a larger one resumes the run)
 fp_train() { fp_model; echo "option max_update=$max_update"; }
@@ -151,16 +155,18 @@ fp_decode() {  # fp_decode TEST_SET: options, test cuts, lang dir files, the tra
   local files=("data/manifests/numbers_cuts_$1.jsonl.gz" "$lang_dir"/{tokens.txt,words.txt,tokenizer,text_norm.json})
   local f
   for f in ${graph_files[@]+"${graph_files[@]}"}; do files+=("$lang_dir/$f"); done
-  stage_fingerprint lang_dir="$lang_dir" methods="$methods" "${decode_opts[@]}" -- \
-    "${files[@]}" "$exp_dir/.done" "$exp_dir"/*.pt
+  stage_fingerprint lang_dir="$lang_dir" methods="$methods" ${decode_opts[@]+"${decode_opts[@]}"} -- \
+    "${files[@]}" "$decode_conf" "$exp_dir/.done" "$exp_dir"/*.pt
 }
 if [ "$head" = ctc ]; then
-  decode_opts=(lm_scales="$lm_scales" num_paths="$num_paths" search_beam="$search_beam"
-               output_beam="$output_beam" max_active_states="$max_active_states")
+  decode_names=(lm_scales num_paths search_beam output_beam max_active_states)
 else
-  decode_opts=(beam_size="$beam_size" beam="$beam" max_contexts="$max_contexts"
-               max_states="$max_states" ngram_lm_scales="$ngram_lm_scales" num_paths="$num_paths")
+  decode_names=(beam_size beam max_contexts max_states ngram_lm_scales num_paths)
 fi
+decode_opts=()  # the decoding options given on the command line (the conf has the rest)
+for name in "${decode_names[@]}"; do
+  [ -z "${!name}" ] || decode_opts+=("$name=${!name}")
+done
 mkdir -p exp/log
 
 # ------------------------------------------------------------------------------ the stages
@@ -275,7 +281,7 @@ if run_stage 4 "train the $head model in $exp_dir"; then
     [ "$head" = ctc ] && extra+=(--ctc-loss "$ctc_loss")
     [ -n "$max_update" ] && extra+=(--max-update "$max_update")
     # an interrupted run of the same inputs resumes from the newest checkpoint in $exp_dir
-    $PYTHON -m xlsr.bin.train --task "asr_$head" --config conf/train_$head.yaml --lang-dir "$lang_dir" \
+    $PYTHON -m xlsr.bin.train --task "asr_$head" --config "conf/train_asr_$head.yaml" --lang-dir "$lang_dir" \
       --train-cuts data/manifests/numbers_cuts_train.jsonl.gz \
       --valid-cuts data/manifests/numbers_cuts_dev.jsonl.gz --exp-dir "$exp_dir" \
       --encoder-preset "$encoder_preset" "${extra[@]+"${extra[@]}"}" 2>&1 | tee -a "$slog"
@@ -293,7 +299,7 @@ if run_stage 5 "decode and score ($methods)"; then
     require_done "$lang_dir/.graphs.done" "$(fp_graphs)" "the graphs in $lang_dir are unfinished or stale: run stage 3"
   fi
   args=()
-  for kv in "${decode_opts[@]}"; do
+  for kv in ${decode_opts[@]+"${decode_opts[@]}"}; do
     k=${kv%%=*}
     args+=("--${k//_/-}" "${kv#*=}")
   done
@@ -307,9 +313,9 @@ if run_stage 5 "decode and score ($methods)"; then
     fi
     rm -f "$marker"
     [ -n "$slog" ] || slog=$(stage_log 5)
-    $PYTHON -m xlsr.bin.decode_$head --exp-dir "$exp_dir" --lang-dir "$lang_dir" \
-      --cuts "data/manifests/numbers_cuts_$t.jsonl.gz" --test-set "$t" --methods "$methods" \
-      "${args[@]}" 2>&1 | tee -a "$slog"
+    $PYTHON -m xlsr.bin.decode --task "asr_$head" --config "$decode_conf" --exp-dir "$exp_dir" \
+      --lang-dir "$lang_dir" --cuts "data/manifests/numbers_cuts_$t.jsonl.gz" --test-set "$t" \
+      --methods "$methods" ${args[@]+"${args[@]}"} 2>&1 | tee -a "$slog"
     log "$t: $(sed -n 3p "$exp_dir/decode/summary-$t.txt")" | tee -a "$slog"
     mark_done "$marker" "$fp"
   done
