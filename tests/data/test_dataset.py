@@ -1,5 +1,6 @@
 """The data module: samplers, padded raw-audio batches, skips, filters, augmentation."""
 
+import importlib
 import logging
 import math
 from collections import Counter
@@ -9,18 +10,14 @@ import torch
 from lhotse import CutSet
 from lhotse.utils import fastcopy
 
-from xlsr.data.dataset import (
-    AudioDataset,
-    DataConfig,
-    NoiseMixer,
-    TokenTargets,
-    conv_frames_fn,
-    ctc_min_frames,
-    filter_cuts,
-    make_dataloader,
-    make_sampler,
-    validate_cuts,
-)
+from xlsr.data import dataset
+from xlsr.data.audio_dataset import AudioDataset, TokenTargets
+from xlsr.data.config import DataConfig
+from xlsr.data.filters import ctc_min_frames, filter_cuts, validate_cuts
+from xlsr.data.frames import conv_frames_fn
+from xlsr.data.loader import make_dataloader
+from xlsr.data.noise import NoiseMixer
+from xlsr.data.sampling import make_sampler
 from xlsr.testing.corpus import make_tiny_cutset, make_truncated_cut, make_truncated_wav_cut, tone
 
 pytestmark = [
@@ -29,7 +26,8 @@ pytestmark = [
 ]
 
 DURATIONS = [0.5, 1.0, 1.5, 2.0] * 3
-LOGGER = "xlsr.data.dataset"
+DATASET_LOGGER = "xlsr.data.audio_dataset"  # skips, resampling
+FILTERS_LOGGER = "xlsr.data.filters"
 # a truncated FLAC: newer libsndfile fails to decode it, older ones decode it short
 TRUNCATED = ("unreadable_audio", "duration_mismatch")
 
@@ -188,7 +186,7 @@ def test_corrupt_file_skipped_with_warning(cuts, bad_cut, caplog):
     # reason, the skip is counted, the batch keeps the other cuts.
     good = list(cuts.subset(first=2))
     ds = AudioDataset()
-    with caplog.at_level(logging.WARNING, logger=LOGGER):
+    with caplog.at_level(logging.WARNING, logger=DATASET_LOGGER):
         batch = ds[CutSet.from_cuts([good[0], bad_cut, good[1]])]
     assert batch["cut_ids"] == [good[0].id, good[1].id]
     [(skipped_id, reason)] = batch["skipped"]
@@ -205,7 +203,7 @@ def test_empty_transcript_and_missing_supervision_skipped(cuts, caplog):
     a, b, c = list(cuts.subset(first=3))
     batch_cuts = CutSet.from_cuts([with_text(a, "  "), fastcopy(b, supervisions=[]), c])
     ds = AudioDataset()
-    with caplog.at_level(logging.WARNING, logger=LOGGER):
+    with caplog.at_level(logging.WARNING, logger=DATASET_LOGGER):
         batch = ds[batch_cuts]
     assert batch["cut_ids"] == [c.id]
     assert ds.skipped.counts == Counter(empty_text=1, no_supervision=1)
@@ -228,12 +226,12 @@ def test_truncated_wav_counted_as_duration_mismatch(corpus_dir, cuts, caplog):
     short = make_truncated_wav_cut(corpus_dir / "short", missing=0.2)
     good = next(iter(cuts))
     ds = AudioDataset.from_config(config(), train=False)
-    with caplog.at_level(logging.WARNING, logger=LOGGER):
+    with caplog.at_level(logging.WARNING, logger=DATASET_LOGGER):
         batch = ds[CutSet.from_cuts([short, good])]
     assert batch["cut_ids"] == [good.id]
     assert batch["skipped"] == [(short.id, "duration_mismatch")]
-    assert any(short.id in r.getMessage() and "duration_mismatch" in r.getMessage()
-               for r in caplog.records)  # fmt: skip
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(short.id in m and "duration_mismatch" in m for m in messages)
     # a tolerance above the loss restores lhotse's padding (documented behaviour)
     lenient = AudioDataset.from_config(config(duration_tolerance=0.5), train=False)
     assert lenient[CutSet.from_cuts([short])]["cut_ids"] == [short.id]
@@ -273,7 +271,7 @@ def test_8khz_cut_resampled_with_one_warning(corpus_dir, caplog):
     # is named in a single warning, however many such cuts there are.
     narrow = make_tiny_cutset(corpus_dir / "8k", n=3, durations=[0.5, 1.0, 1.0], sample_rate=8000)
     ds = AudioDataset()
-    with caplog.at_level(logging.WARNING, logger=LOGGER):
+    with caplog.at_level(logging.WARNING, logger=DATASET_LOGGER):
         batch = ds[narrow]
         ds[narrow]
     assert batch["lengths"].tolist() == [8000, 16000, 16000]
@@ -308,12 +306,12 @@ def test_filter_drops_durations_and_infeasible_ctc(cuts, caplog):
     kept_text = with_text(second, "ab" * 24 + "a")  # 1.0 s: 49 frames, 49 tokens
     data = CutSet.from_cuts([long_text, kept_text, *others])
     cfg = config(min_cut_duration=0.75, max_cut_duration=1.75)
-    with caplog.at_level(logging.INFO, logger=LOGGER):
+    with caplog.at_level(logging.INFO, logger=FILTERS_LOGGER):
         kept, dropped = filter_cuts(data, cfg, encode=char_codes)
     assert dropped == Counter(too_short=3, too_long=3)
     assert list(kept.ids) == [c.id for c in data if 0.75 <= c.duration <= 1.75]
     cfg = config()
-    with caplog.at_level(logging.INFO, logger=LOGGER):
+    with caplog.at_level(logging.INFO, logger=FILTERS_LOGGER):
         kept, dropped = filter_cuts(data, cfg, encode=char_codes)
     assert dropped == Counter(ctc_infeasible=1)
     assert long_text.id not in kept.ids and kept_text.id in kept.ids
@@ -406,3 +404,13 @@ def test_config_rejects_bad_values():
         DataConfig(speed_perturb=(0.0, 1.0))
     with pytest.raises(ValueError, match="noise_prob"):
         DataConfig(noise_prob=1.5)
+
+
+def test_dataset_module_reexports_the_data_api():
+    # Invariant: ``xlsr.data.dataset`` keeps every name of its ``__all__`` importable (the
+    # importers of before the split), each the very object its defining module holds.
+    for name in dataset.__all__:
+        obj = getattr(dataset, name)
+        home = importlib.import_module(obj.__module__)
+        assert home is not dataset and home.__name__.startswith("xlsr.data."), name
+        assert getattr(home, name) is obj, name

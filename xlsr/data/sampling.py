@@ -7,7 +7,7 @@ epoch where the saved one stopped, without repeating or losing cuts.
 ``CheckpointableSampler`` wraps a lhotse sampler for a ``DataLoader`` with workers: workers
 prefetch batches, so the inner sampler is ahead of what the training loop has received;
 the wrapper keeps the state after every batch and hands out the one that matches the batches
-actually consumed (``mark_consumed()`` is called by ``xlsr.data.dataset.AudioDataLoader``).
+actually consumed (``mark_consumed()`` is called by ``xlsr.data.loader.AudioDataLoader``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import copy
 import logging
 from collections import deque
 from itertools import islice
-from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Iterator, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, Iterator, Optional, Tuple
 
 import torch.distributed as dist
 from lhotse import CutSet
@@ -24,8 +24,7 @@ from lhotse.dataset import DynamicBucketingSampler, SimpleCutSampler
 from lhotse.dataset.sampling.base import CutSampler
 from torch.utils.data import Sampler
 
-if TYPE_CHECKING:
-    from xlsr.data.dataset import DataConfig
+from xlsr.data.config import DataConfig
 
 logger = logging.getLogger(__name__)
 
@@ -75,26 +74,24 @@ def make_sampler(cuts: CutSet, cfg: DataConfig, train: bool) -> CutSampler:
         CutSampler: yields ``CutSet`` batches; call ``set_epoch(epoch)`` before each epoch.
     """
     world_size, rank = dist_info()
+    common = dict(max_duration=cfg.max_duration, world_size=world_size, rank=rank, seed=cfg.seed)
     if not train:
-        return SequentialSampler(
-            cuts, max_duration=cfg.max_duration, shuffle=False, drop_last=False,
-            world_size=world_size, rank=rank, seed=cfg.seed,
-        )  # fmt: skip
+        return SequentialSampler(cuts, shuffle=False, drop_last=False, **common)
     num_cuts = sum(1 for _ in islice(cuts, BINS_ESTIMATE_CUTS))
     num_buckets = min(cfg.num_buckets, num_cuts)
     if num_buckets < 2:
         logger.warning("%d cut(s): too few to bucket, sampling without buckets", num_cuts)
-        return SequentialSampler(
-            cuts, max_duration=cfg.max_duration, shuffle=cfg.shuffle, drop_last=cfg.drop_last,
-            world_size=world_size, rank=rank, seed=cfg.seed,
-        )  # fmt: skip
+        return SequentialSampler(cuts, shuffle=cfg.shuffle, drop_last=cfg.drop_last, **common)
     if num_buckets < cfg.num_buckets:
         logger.warning("num_buckets %d > %d cuts; using %d", cfg.num_buckets, num_cuts, num_buckets)
     return BucketingSampler(
-        cuts, max_duration=cfg.max_duration, num_buckets=num_buckets, shuffle=cfg.shuffle,
-        drop_last=cfg.drop_last, seed=cfg.seed, world_size=world_size, rank=rank,
+        cuts,
+        num_buckets=num_buckets,
+        shuffle=cfg.shuffle,
+        drop_last=cfg.drop_last,
         num_cuts_for_bins_estimate=BINS_ESTIMATE_CUTS,
-    )  # fmt: skip
+        **common,
+    )
 
 
 class CheckpointableSampler(Sampler):

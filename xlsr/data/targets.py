@@ -16,7 +16,7 @@ from typing import List, Tuple, Union
 from lhotse import CutSet
 from lhotse.cut import Cut
 
-from xlsr.data.dataset import cut_text
+from xlsr.data.cuts import cut_text
 from xlsr.data.text_norm import TextNormalizer
 from xlsr.data.tokenizer import Tokenizer
 
@@ -84,6 +84,10 @@ def scan_unknown_symbols(
         logger.warning(
             "%s: %d utterance(s) with symbols the tokenizer does not know (%s): %s; e.g. %s "
             "(unknown_symbols=drop drops them; or rebuild the lang dir with this text)",
-            name, affected, action, top, "; ".join(examples),
-        )  # fmt: skip
+            name,
+            affected,
+            action,
+            top,
+            "; ".join(examples),
+        )
     return CutSet.from_cuts(kept), symbols

@@ -34,7 +34,9 @@ from typing import Dict, Iterable, List, Optional, Union
 from lhotse import CutSet
 from lhotse.cut import Cut
 
-from xlsr.data.dataset import conv_frames_fn, ctc_min_frames, cut_frames, source_of, validate_cuts
+from xlsr.data.cuts import source_of
+from xlsr.data.filters import ctc_min_frames, cut_frames, validate_cuts
+from xlsr.data.frames import conv_frames_fn
 
 logger = logging.getLogger(__name__)
 Pathlike = Union[str, Path]

@@ -13,25 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from xlsr.models.config import ConvLayer
+from xlsr.data.frames import ConvLayer, conv_output_lengths
 
 HAS_SDPA = hasattr(F, "scaled_dot_product_attention")
-
-
-def conv_output_lengths(lengths: Tensor, conv_layers: Sequence[ConvLayer]) -> Tensor:
-    """Frames the conv stack makes of ``lengths`` samples: ``floor((L - k) / s) + 1`` per layer.
-
-    Args:
-        lengths (Tensor): (batch,) integer sample counts.
-        conv_layers: (channels, kernel, stride) per layer.
-
-    Returns:
-        Tensor: (batch,) frame counts, 0 where an input is shorter than the receptive field.
-    """
-    out = lengths
-    for _, kernel, stride in conv_layers:
-        out = torch.div(out - kernel, stride, rounding_mode="floor") + 1
-    return out.clamp(min=0)
 
 
 def padding_mask(lengths: Tensor, max_len: int) -> Tensor:

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List
 
-ConvLayer = Tuple[int, int, int]  # (channels, kernel, stride)
-
-#: fairseq ``conv_feature_layers`` default: "[(512, 10, 5)] + [(512, 3, 2)] * 4 + [(512,2,2)] * 2".
-DEFAULT_CONV_LAYERS: List[ConvLayer] = [(512, 10, 5)] + [(512, 3, 2)] * 4 + [(512, 2, 2)] * 2
+# ConvLayer is (channels, kernel, stride); DEFAULT_CONV_LAYERS is fairseq's
+# conv_feature_layers default. Both live in the data layer, which counts frames too.
+from xlsr.data.frames import DEFAULT_CONV_LAYERS, ConvLayer
 
 
 @dataclass

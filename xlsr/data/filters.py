@@ -1,0 +1,173 @@
+"""Which cuts a run uses: ``filter_cuts`` (durations, CTC feasibility) and ``validate_cuts``.
+
+    cuts, dropped = filter_cuts(cuts, cfg, encode=tokenizer.encode)   # cheap: manifest only
+    good, report = validate_cuts(cuts, tolerance=0.05)                # decodes all the audio
+
+A cut is CTC-feasible when the encoder makes at least ``ctc_min_frames(tokens)`` frames of
+it (``cut_frames``, counted with the conv arithmetic of ``xlsr.data.frames``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from lhotse import CutSet, validate
+from lhotse.cut import Cut
+from torch import Tensor
+from tqdm import tqdm
+
+from xlsr.data.audio import describe_error, load_error_reason, mismatch_tolerance
+from xlsr.data.config import DataConfig
+from xlsr.data.cuts import cut_text
+from xlsr.data.frames import DEFAULT_CONV_LAYERS, ConvLayer, conv_frames_fn
+
+logger = logging.getLogger(__name__)
+
+
+def ctc_min_frames(tokens: Sequence[int]) -> int:
+    """Frames CTC needs for ``tokens``: one per token plus a blank between equal neighbours."""
+    return len(tokens) + sum(1 for a, b in zip(tokens, tokens[1:]) if a == b)
+
+
+def filter_cuts(
+    cuts: CutSet,
+    cfg: DataConfig,
+    encode: Optional[Callable[[str], Sequence[int]]] = None,
+    frames_fn: Optional[Callable[[Tensor], Tensor]] = None,
+    conv_layers: Sequence[ConvLayer] = DEFAULT_CONV_LAYERS,
+    train: bool = True,
+) -> Tuple[CutSet, Counter]:
+    """Drop cuts outside the duration range and, for CTC, cuts with too many tokens.
+
+    A cut is CTC-feasible when the encoder makes at least ``ctc_min_frames(encode(text))``
+    frames of it; in training the frames are counted at the fastest speed factor (the
+    shortest audio the cut can become). Logs a summary of what was dropped and why.
+
+    Args:
+        cuts: Cuts to filter (read once; the result is eager).
+        cfg: ``min_cut_duration``, ``max_cut_duration``, ``sample_rate``, ``speed_perturb``.
+        encode: text -> token ids; None skips the CTC check.
+        frames_fn: samples (N,) int64 -> encoder frames (N,); default from ``conv_layers``.
+        conv_layers: (channels, kernel, stride) of the feature extractor.
+        train: Whether ``cfg.speed_perturb`` applies to these cuts.
+
+    Returns:
+        (CutSet, Counter): the kept cuts, and reason -> number dropped (``too_short``,
+        ``too_long``, ``target_error``, ``ctc_infeasible``).
+    """
+    frames_fn = frames_fn or conv_frames_fn(conv_layers)
+    fastest = max(cfg.speed_perturb, default=1.0) if train else 1.0
+    dropped: Counter = Counter()
+    candidates, needed = [], []
+    for cut in tqdm(cuts, desc="filter cuts", disable=None, leave=False):
+        if cut.duration < cfg.min_cut_duration or cut.duration > cfg.max_cut_duration:
+            dropped["too_short" if cut.duration < cfg.min_cut_duration else "too_long"] += 1
+            continue
+        if encode is not None:
+            try:
+                needed.append(ctc_min_frames(list(encode(cut_text(cut)))))
+            except Exception as err:
+                logger.warning("dropping cut %s: target_error (%s)", cut.id, describe_error(err))
+                dropped["target_error"] += 1
+                continue
+        candidates.append(cut)
+    kept = candidates
+    if encode is not None:
+        rate = cfg.sample_rate / fastest
+        feasible = _ctc_feasible(candidates, needed, frames_fn, rate)
+        kept = [c for c, ok in zip(candidates, feasible) if ok]
+        dropped["ctc_infeasible"] = len(candidates) - len(kept)
+    dropped = Counter({r: n for r, n in dropped.items() if n})
+    total = len(kept) + sum(dropped.values())
+    summary = ", ".join(f"{r}={n}" for r, n in sorted(dropped.items())) or "none"
+    logger.info("filter_cuts: kept %d of %d cuts; dropped: %s", len(kept), total, summary)
+    return CutSet.from_cuts(kept), dropped
+
+
+def cut_frames(
+    cuts: Sequence[Cut], frames_fn: Callable[[Tensor], Tensor], rate: float = 16000
+) -> List[int]:
+    """Encoder frames of each cut's audio at ``rate`` samples per second."""
+    if not cuts:
+        return []
+    samples = torch.tensor([math.floor(c.duration * rate) for c in cuts], dtype=torch.int64)
+    return frames_fn(samples).tolist()
+
+
+def _ctc_feasible(
+    cuts: Sequence[Cut], needed: Sequence[int], frames_fn: Callable[[Tensor], Tensor], rate: float
+) -> List[bool]:
+    """Per cut: does the encoder make ``needed`` frames of it at ``rate`` samples per second."""
+    frames = cut_frames(cuts, frames_fn, rate)
+    for cut, f, n in zip(cuts, frames, needed):
+        if n > f:
+            logger.debug("cut %s: %d frames, CTC needs %d", cut.id, f, n)
+    return [n <= f for f, n in zip(frames, needed)]
+
+
+def validate_cuts(
+    cuts: CutSet, tolerance: float = 0.05, require_text: bool = False
+) -> Tuple[CutSet, Dict[str, Any]]:
+    """Check that every cut is a valid manifest entry whose audio decodes to its duration.
+
+    Decodes all the audio (slow for a large corpus: run it once, in data preparation).
+
+    Args:
+        cuts: Cuts to check.
+        tolerance: Largest allowed difference, in seconds, between the decoded length and
+            the cut's duration.
+        require_text: Also reject cuts with an empty transcript.
+
+    Returns:
+        (CutSet, dict): the good cuts, and a report with ``num_cuts``, ``num_good``,
+        ``counts`` (reason -> number) and ``bad`` (cut id -> "reason: detail").
+    """
+    good, bad = [], {}
+    counts: Counter = Counter()
+    with mismatch_tolerance(tolerance):
+        problems = [
+            (cut, _cut_problem(cut, tolerance, require_text))
+            for cut in tqdm(cuts, desc="validate cuts", disable=None, leave=False)
+        ]
+    for cut, problem in problems:
+        if problem is None:
+            good.append(cut)
+            continue
+        reason, detail = problem
+        counts[reason] += 1
+        bad[cut.id] = f"{reason}: {detail}" if detail else reason
+        logger.warning("bad cut %s: %s", cut.id, bad[cut.id])
+    report = {"num_cuts": len(good) + len(bad), "num_good": len(good), "counts": dict(counts)}
+    report["bad"] = bad
+    logger.info("validate_cuts: %d of %d cuts good; %s", len(good), report["num_cuts"], counts)
+    return CutSet.from_cuts(good), report
+
+
+def _cut_problem(cut: Cut, tolerance: float, require_text: bool) -> Optional[Tuple[str, str]]:
+    """(reason, detail) of the first problem found in ``cut``, or None."""
+    try:
+        validate(cut, read_data=False)
+    except Exception as err:
+        return "invalid_manifest", describe_error(err)
+    if not cut.supervisions:
+        return "no_supervision", ""
+    if require_text and not cut_text(cut):
+        return "empty_text", ""
+    try:
+        audio = cut.load_audio()
+    except Exception as err:
+        return load_error_reason(err), describe_error(err)
+    num = int(np.asarray(audio).shape[-1])
+    if num == 0:
+        return "empty_audio", ""
+    if not np.isfinite(audio).all():
+        return "non_finite_audio", ""
+    if abs(num / cut.sampling_rate - cut.duration) > tolerance:
+        decoded = f"{num / cut.sampling_rate:.3f}s decoded, {cut.duration:.3f}s declared"
+        return "duration_mismatch", decoded
+    return None
