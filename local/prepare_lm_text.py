@@ -16,6 +16,7 @@ from lhotse import load_manifest_lazy
 
 from xlsr.data.dataset import cut_text
 from xlsr.data.text_norm import TextNormalizer
+from xlsr.utils.io import atomic_write_text
 
 
 def main() -> None:
@@ -35,10 +36,7 @@ def main() -> None:
     lines += [normalize(cut_text(cut)) for cut in load_manifest_lazy(a.cuts)]
     lines = [t for t in lines if t]
     out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text("".join(t + "\n" for t in lines), encoding="utf-8")
-    tmp.replace(out)
+    atomic_write_text(out, "".join(t + "\n" for t in lines))
     logging.info(
         "%s: %d lines (%d external, %d transcripts)",
         out,

@@ -19,7 +19,6 @@ Two steps, as lhotse recipes have them:
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import logging
@@ -29,6 +28,8 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+
+from xlsr.utils.io import atomic_write_text
 
 logger = logging.getLogger(__name__)
 Pathlike = Union[str, Path]
@@ -121,7 +122,7 @@ def make_speakers(cfg: NumbersConfig, lang: str) -> List[Speaker]:
                 f"{LANGUAGES[lang][0]}+{variant}",
                 rate,
                 pitch,
-            )  # fmt: skip
+            )
         )
     return speakers
 
@@ -202,18 +203,13 @@ def lm_sentences(cfg: NumbersConfig, lang: str) -> Iterable[str]:
         yield normalize_text(spell(n, lang, "ordinal"))
 
 
-@functools.lru_cache(maxsize=4)
-def _resampler(rate: int):
-    from lhotse.augmentation.resample import Resample
-
-    return Resample(rate, SAMPLE_RATE)  # the sinc kernel is built once per rate
-
-
 def _to_16k(samples: np.ndarray, rate: int) -> np.ndarray:
     import torch
 
+    from xlsr.data.audio import resample_waveform  # the toolkit's one resampler
+
     x = torch.from_numpy(samples.astype(np.float32) / 32768.0)[None]
-    y = _resampler(rate)(x)[0].clamp(-1.0, 1.0)
+    y = resample_waveform(x, rate, SAMPLE_RATE)[0].clamp(-1.0, 1.0)
     return (y * 32767.0).round().to(torch.int16).numpy()
 
 
@@ -240,8 +236,11 @@ def _synthesize_language(job: Tuple[str, List[dict]]) -> List[dict]:
         rel = Path("audio") / utt["lang"] / f"{utt['id']}.flac"
         (Path(corpus_dir) / rel).parent.mkdir(parents=True, exist_ok=True)
         sf.write(str(Path(corpus_dir) / rel), audio, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
-        utt.update(audio=str(rel), num_samples=int(audio.shape[0]),
-                   duration=round(audio.shape[0] / SAMPLE_RATE, 4))  # fmt: skip
+        utt.update(
+            audio=str(rel),
+            num_samples=int(audio.shape[0]),
+            duration=round(audio.shape[0] / SAMPLE_RATE, 4),
+        )
     return utts
 
 
@@ -274,18 +273,16 @@ def synthesize_numbers(
     with ctx.Pool(max(1, num_jobs), maxtasksperchild=1) as pool:
         done_utts = {}
         results = pool.imap_unordered(_synthesize_language, jobs)
-        for utts in tqdm(results, total=len(jobs), desc="synthesise (languages)", disable=not progress):  # fmt: skip
+        for utts in tqdm(
+            results, total=len(jobs), desc="synthesise (languages)", disable=not progress
+        ):
             done_utts.update({u["id"]: u for u in utts})
     plan = [done_utts[u["id"]] for u in plan]
     (corpus_dir / "lm_text").mkdir(parents=True, exist_ok=True)
     for lang in cfg.languages:
         lines = "\n".join(lm_sentences(cfg, lang)) + "\n"
         (corpus_dir / "lm_text" / f"{lang}.txt").write_text(lines, encoding="utf-8")
-    tmp = meta_path.with_suffix(".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for utt in plan:
-            f.write(json.dumps(utt, ensure_ascii=False) + "\n")
-    tmp.replace(meta_path)
+    atomic_write_text(meta_path, "".join(json.dumps(u, ensure_ascii=False) + "\n" for u in plan))
     (corpus_dir / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
     done.write_text(cfg.fingerprint() + "\n")
     return meta_path
@@ -348,14 +345,17 @@ def prepare_numbers(
                     language=u["lang"],
                     speaker=u["speaker"],
                     custom=custom,
-                )  # fmt: skip
+                )
             )
-        recordings, supervisions = RecordingSet.from_recordings(recs), SupervisionSet.from_segments(sups)  # fmt: skip
+        recordings = RecordingSet.from_recordings(recs)
+        supervisions = SupervisionSet.from_segments(sups)
         recordings.to_file(output_dir / f"numbers_recordings_{split}.jsonl.gz")
         supervisions.to_file(output_dir / f"numbers_supervisions_{split}.jsonl.gz")
         write_kaldi_dir(output_dir / "kaldi" / split, utts, corpus_dir)
         out[split] = {"recordings": recordings, "supervisions": supervisions}
-        logger.info("%s: %d utterances, %.1f h", split, len(utts), sum(u["duration"] for u in utts) / 3600)  # fmt: skip
+        logger.info(
+            "%s: %d utterances, %.1f h", split, len(utts), sum(u["duration"] for u in utts) / 3600
+        )
     return out
 
 
@@ -363,7 +363,8 @@ def write_kaldi_dir(data_dir: Path, utts: List[dict], corpus_dir: Path) -> None:
     """Kaldi-style data dir, sorted by utterance id."""
     data_dir.mkdir(parents=True, exist_ok=True)
     utts = sorted(utts, key=lambda u: u["id"])
-    files: Dict[str, List[str]] = {n: [] for n in ("wav.scp", "text", "utt2spk", "utt2lang", "utt2dur")}  # fmt: skip
+    names = ("wav.scp", "text", "utt2spk", "utt2lang", "utt2dur")
+    files: Dict[str, List[str]] = {n: [] for n in names}
     spk2utt: Dict[str, List[str]] = {}
     for u in utts:
         files["wav.scp"].append(f"{u['id']} {corpus_dir / u['audio']}")

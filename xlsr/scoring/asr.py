@@ -17,14 +17,14 @@ and with ``cer=True`` also
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import kaldialign
+
+from xlsr.utils.io import atomic_write_text
 
 Pathlike = Union[str, Path]
 Alignment = List[Tuple[str, str]]  # (ref unit or eps, hyp unit or eps)
@@ -206,25 +206,6 @@ def _aggregate(
     return stats_dict(word_sum, len(indices), char_sum)
 
 
-def write_text_atomic(path: Pathlike, text: str) -> None:
-    """Writes ``text`` (UTF-8) to a temporary file beside ``path`` and renames it over
-    ``path``, so readers never see a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; result files are meant to be shared
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 _WORD_KEYS = ("wer", "errors", "words", "ins", "del", "sub")
 _CHAR_KEYS = ("cer", "char_errors", "chars", "char_ins", "char_del", "char_sub")
 
@@ -322,4 +303,4 @@ def write_errs(path: Pathlike, items: Sequence[Mapping], stats: Mapping, cer: bo
     DELETIONS, INSERTIONS and PER-WORD STATS, most frequent first. With ``cer`` the
     alignments and sections are over characters (whitespace removed) instead of words.
     """
-    write_text_atomic(path, format_errs(items, stats, cer))
+    atomic_write_text(path, format_errs(items, stats, cer))

@@ -14,7 +14,7 @@ In ``out_dir`` (``egs/<corpus>/<task>/exp/...``) :func:`write_results` writes
                                             "" (all its reference words deleted); "excluded":
                                             it is left out (``num_utterances`` = utts - count)
     errs-<test_set>.txt     alignments and error tables (:func:`xlsr.scoring.asr.write_errs`)
-Each file is written to a temporary file and renamed into place.
+Each file is written atomically (:func:`xlsr.utils.io.atomic_write_text`).
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from xlsr.scoring.asr import (
     score_utterances,
     stats_dict,
     text_units,
-    write_text_atomic,
 )
+from xlsr.utils.io import atomic_write_text
 
 logger = logging.getLogger(__name__)
 Pathlike = Union[str, Path]
@@ -138,11 +138,11 @@ def write_results(
         json.dumps(hyp_record(item, extra), ensure_ascii=False, default=_json_default) + "\n"
         for item in sorted(items, key=lambda it: it["id"])
     ]
-    write_text_atomic(out_dir / f"hyps-{test_set}.jsonl", "".join(lines))
-    write_text_atomic(
+    atomic_write_text(out_dir / f"hyps-{test_set}.jsonl", "".join(lines))
+    atomic_write_text(
         out_dir / f"score-{test_set}.json", json.dumps(score, indent=2, ensure_ascii=False) + "\n"
     )
-    write_text_atomic(out_dir / f"errs-{test_set}.txt", format_errs(scored, score))
+    atomic_write_text(out_dir / f"errs-{test_set}.txt", format_errs(scored, score))
     logger.info(
         "%s: %%WER %.2f [ %d / %d, %d ins, %d del, %d sub ] over %d of %d utterances "
         "(%d skipped, scored as %s) -> %s",
@@ -249,7 +249,7 @@ def write_summary(
     title = f"## {name} summary (best first)" + (f"; {note}" if note else "")
     lines = [title, f"method\t{name}"]
     lines += [f"{row['method']}\t{float(row[metric]):.2f}" for row in ranked]
-    write_text_atomic(path, "\n".join(lines) + "\n")
+    atomic_write_text(path, "\n".join(lines) + "\n")
     best = ranked[0]
     logger.info("best %s: %s (%.2f)", name, best["method"], float(best[metric]))
     return best

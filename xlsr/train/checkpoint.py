@@ -14,17 +14,14 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
+from xlsr.utils.io import atomic_torch_save
+
 logger = logging.getLogger(__name__)
 Pathlike = Union[str, Path]
 
 
-def save_atomic(obj: Any, path: Pathlike) -> None:
-    """torch.save to a temp file in the same directory, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
+#: ``save_atomic(obj, path)``: torch.save to a temporary file beside ``path``, renamed over it.
+save_atomic = atomic_torch_save
 
 
 def _load(path: Path) -> Dict[str, Any]:
