@@ -76,56 +76,10 @@ ngram_lm_scales=""       # transducer fast_beam_search_nbest_LG: LG weights
 
 # ----------------------------------------------------------------- options, checked up front
 check_stages 5 "$@"
-check_int num_utterances max_number seed num_jobs vocab_size
-for name in max_update num_paths max_active_states beam_size max_contexts max_states; do
-  [ -z "${!name}" ] || check_int "$name"
-done
-for name in lm_scales ngram_lm_scales search_beam output_beam beam; do
-  [ -z "${!name}" ] || check_numbers "$name"
-done
+check_int num_utterances max_number seed num_jobs
 check_choice allow_bad_data true false
-check_choice model_type char unigram bpe
-check_choice per_language true false
-check_choice modified_ctc true false
-check_choice head ctc transducer
-check_choice ctc_loss k2 torch
-[[ $lm_orders =~ ^[1-9](,[1-9])?$ ]] \
-  || die "--lm-orders must be comma-separated orders FIRST_PASS[,RESCORE] such as 3,4 (graphs from the first, rescoring with the second), got '$lm_orders'"
-first_pass_order=${lm_orders%%,*}  # G_<first>_gram.pt -> LG, HLG (stage 3)
-rescore_order=${lm_orders##*,}     # G_<rescore>_gram.pt -> *-rescoring (stage 5)
-[[ $test_sets =~ ^[[:space:]]*[A-Za-z0-9_.-]+([[:space:]]+[A-Za-z0-9_.-]+)*[[:space:]]*$ ]] \
-  || die "--test-sets must be names of splits separated by spaces (e.g. \"dev test\"), got '$test_sets'"
-
-if [ "$model_type" = char ]; then lang_dir=data/lang_char; else lang_dir=data/lang_bpe_${vocab_size}; fi
-case "$head" in
-  ctc) all_methods=ctc-greedy-search,ctc-decoding,1best,nbest,nbest-rescoring,whole-lattice-rescoring ;;
-  transducer) all_methods=greedy_search,modified_beam_search,fast_beam_search,fast_beam_search_nbest_LG ;;
-esac
-[ -n "$exp_dir" ] || exp_dir=exp/$head
-decode_conf=conf/decode_asr_$head.yaml
-[ -n "$methods" ] || methods=$($PYTHON -c 'import sys, yaml; print(",".join(yaml.safe_load(open(sys.argv[1]))["methods"]))' "$decode_conf")
-for m in ${methods//,/ }; do
-  [[ ,$all_methods, == *,$m,* ]] || die "--methods: '$m' is not a method of --head $head (choose from $all_methods)"
-done
-# lang dir files each method reads, beyond the tokenizer (stage 3 makes the graphs)
-graph_files=()
-[[ ,$methods, =~ ,(1best|nbest|nbest-rescoring|whole-lattice-rescoring), ]] && graph_files+=(HLG.pt)
-[[ ,$methods, == *-rescoring* ]] && graph_files+=("G_${rescore_order}_gram.pt")
-[[ ,$methods, == *,fast_beam_search_nbest_LG,* ]] && graph_files+=(LG.pt)
-
-k2_found=""
-have_k2() {  # true when $PYTHON imports k2 (asked once)
-  [ -n "$k2_found" ] || k2_found=$($PYTHON -c "import k2" 2>/dev/null && echo yes || echo no)
-  [ "$k2_found" = yes ]
-}
-in_range() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
-if in_range 4 && ! have_k2; then
-  [ "$head" = ctc ] || die "--head transducer needs k2 (k2's pruned RNN-T loss): use the k2 lane (.venv/)"
-  [ "$ctc_loss" = torch ] || die "--ctc-loss k2 needs k2: use the k2 lane (.venv/) or --ctc-loss torch"
-fi
-if in_range 5 && [ ${#graph_files[@]} -gt 0 ] && ! have_k2; then
-  die "--methods $methods: graph decoding needs k2 (use the k2 lane (.venv/), or --methods ${all_methods%%,*})"
-fi
+. utils/asr_stages.sh   # the ASR stages 2-5, shared by ASR recipes
+asr_check_options
 
 # ------------------------------------------------- the inputs of each stage (its fingerprint)
 fp_corpus() {
@@ -133,40 +87,12 @@ fp_corpus() {
     max_number="$max_number" seed="$seed" -- data/corpus/.complete data/corpus/metadata.jsonl
 }
 fp_manifests() { stage_fingerprint -- data/corpus/metadata.jsonl; }
-fp_lang() {
-  local opts=(model_type="$model_type" per_language="$per_language" lm_orders="$lm_orders")
-  [ "$model_type" = char ] || opts+=(vocab_size="$vocab_size")
-  stage_fingerprint "${opts[@]}" -- data/manifests/numbers_cuts_train.jsonl.gz data/corpus/lm_text
-}
-fp_graphs() {
-  stage_fingerprint modified_ctc="$modified_ctc" -- \
-    "$lang_dir"/{tokens.txt,words.txt,L_disambig.pt,"G_${first_pass_order}_gram.pt"}
-}
-fp_model() {  # what the checkpoints in $exp_dir are of: another model when it changes
-  local opts=(head="$head" lang_dir="$lang_dir" encoder_preset="$encoder_preset"
-              xlsr_checkpoint="$xlsr_checkpoint")
-  [ "$head" = transducer ] || opts+=(ctc_loss="$ctc_loss")
-  stage_fingerprint "${opts[@]}" -- data/manifests/numbers_cuts_{train,dev}.jsonl.gz \
-    "$lang_dir"/{tokens.txt,tokenizer,text_norm.json} "conf/train_asr_$head.yaml"
-}
-# the training's inputs: the model's and --max-update (a larger one resumes the run)
-fp_train() { fp_model; echo "option max_update=$max_update"; }
-fp_decode() {  # fp_decode TEST_SET: options, test cuts, lang dir files, the trained model
-  local files=("data/manifests/numbers_cuts_$1.jsonl.gz" "$lang_dir"/{tokens.txt,words.txt,tokenizer,text_norm.json})
-  local f
-  for f in ${graph_files[@]+"${graph_files[@]}"}; do files+=("$lang_dir/$f"); done
-  stage_fingerprint lang_dir="$lang_dir" methods="$methods" ${decode_opts[@]+"${decode_opts[@]}"} -- \
-    "${files[@]}" "$decode_conf" "$exp_dir/.done" "$exp_dir"/*.pt
-}
-if [ "$head" = ctc ]; then
-  decode_names=(lm_scales num_paths search_beam output_beam max_active_states)
-else
-  decode_names=(beam_size beam max_contexts max_states ngram_lm_scales num_paths)
-fi
-decode_opts=()  # the decoding options given on the command line (the conf has the rest)
-for name in "${decode_names[@]}"; do
-  [ -z "${!name}" ] || decode_opts+=("$name=${!name}")
-done
+# what the shared stages (utils/asr_stages.sh) read of this corpus
+train_cuts=data/manifests/numbers_cuts_train.jsonl.gz
+dev_cuts=data/manifests/numbers_cuts_dev.jsonl.gz
+lm_text_dir=data/corpus/lm_text   # every number of the domain spelled out (external LM text)
+cuts_of() { echo "data/manifests/numbers_cuts_$1.jsonl.gz"; }
+manifests_marker=data/manifests/.done
 mkdir -p exp/log
 
 # ------------------------------------------------------------------------------ the stages
@@ -216,109 +142,8 @@ if run_stage 1 "lhotse manifests and Kaldi data dirs"; then
   fi
 fi
 
-if run_stage 2 "tokenizer, lexicon, L and n-gram LMs in $lang_dir"; then
-  fp=$(fp_lang)
-  if stage_is_done "$lang_dir/.lang.done" "$fp"; then
-    log "$lang_dir is up to date ($lang_dir/.lang.done), skipping"
-  else
-    require_done data/manifests/.done "$(fp_manifests)" "data/manifests is not finished: run stage 1"
-    [ ! -f "$lang_dir/.lang.done" ] || log "$lang_dir: $(stage_changes "$lang_dir/.lang.done" "$fp"); rebuilding"
-    rm -f "$lang_dir/.lang.done" "$lang_dir/.graphs.done"
-    slog=$(stage_log 2)
-    extra=()
-    [ "$per_language" = true ] && extra+=(--per-language)
-    $PYTHON local/prepare_lang.py --lang-dir "$lang_dir" \
-      --cuts data/manifests/numbers_cuts_train.jsonl.gz --lm-text-dir data/corpus/lm_text \
-      --model-type "$model_type" --vocab-size "$vocab_size" "${extra[@]+"${extra[@]}"}" \
-      2>&1 | tee -a "$slog"
-    # LM text: every number of the domain spelled out, plus the training transcripts, both
-    # through the lang dir's text normaliser
-    $PYTHON local/prepare_lm_text.py --lang-dir "$lang_dir" \
-      --cuts data/manifests/numbers_cuts_train.jsonl.gz --lm-text-dir data/corpus/lm_text \
-      --out data/lm/lm_text.txt 2>&1 | tee -a "$slog"
-    $PYTHON local/train_lm.py --lang-dir "$lang_dir" --text data/lm/lm_text.txt \
-      --orders "$lm_orders" 2>&1 | tee -a "$slog"
-    mark_done "$lang_dir/.lang.done" "$fp"
-  fi
-fi
 
-if run_stage 3 "graphs LG, HLG and HLG.fst in $lang_dir"; then
-  if ! have_k2; then
-    log "WARNING: k2 is not installed: no graphs (HLG/LG decoding needs the k2 lane, .venv/)"
-  elif stage_is_done "$lang_dir/.graphs.done" "$(fp_graphs)"; then
-    log "graphs in $lang_dir are up to date ($lang_dir/.graphs.done), skipping"
-  else
-    require_done "$lang_dir/.lang.done" "$(fp_lang)" "$lang_dir is unfinished or from other inputs: run stage 2"
-    rm -f "$lang_dir/.graphs.done"
-    slog=$(stage_log 3)
-    extra=()
-    [ "$modified_ctc" = true ] && extra+=(--modified-ctc)
-    $PYTHON local/compile_graphs.py --lang-dir "$lang_dir" --lm-orders "$lm_orders" \
-      "${extra[@]+"${extra[@]}"}" \
-      2>&1 | tee -a "$slog"
-    mark_done "$lang_dir/.graphs.done" "$(fp_graphs)"
-  fi
-fi
-
-if run_stage 4 "train the $head model in $exp_dir"; then
-  fp=$(fp_train)
-  if stage_is_done "$exp_dir/.done" "$fp"; then
-    log "$exp_dir is trained from these inputs ($exp_dir/.done), skipping"
-  else
-    require_done "$lang_dir/.lang.done" "$(fp_lang)" "$lang_dir is unfinished or from other inputs: run stage 2"
-    # $exp_dir/.inputs: the inputs of the training in $exp_dir, written before it starts
-    model_fp=$(fp_model)
-    if [ -d "$exp_dir" ] && [ -n "$(ls -A "$exp_dir")" ] && ! stage_is_done "$exp_dir/.inputs" "$model_fp"; then
-      why=$(stage_changes "$exp_dir/.inputs" "$model_fp")
-      stale=$(move_aside "$exp_dir")
-      log "WARNING: $exp_dir was trained from other inputs, not resuming it: moved it to $stale ($why)"
-    fi
-    rm -f "$exp_dir/.done"
-    mark_done "$exp_dir/.inputs" "$model_fp"
-    slog=$(stage_log 4)
-    extra=()
-    [ -n "$xlsr_checkpoint" ] && extra+=(--xlsr-checkpoint "$xlsr_checkpoint")
-    [ "$head" = ctc ] && extra+=(--ctc-loss "$ctc_loss")
-    [ -n "$max_update" ] && extra+=(--max-update "$max_update")
-    # an interrupted run of the same inputs resumes from the newest checkpoint in $exp_dir
-    $PYTHON -m xlsr.bin.train --task "asr_$head" --config "conf/train_asr_$head.yaml" --lang-dir "$lang_dir" \
-      --train-cuts data/manifests/numbers_cuts_train.jsonl.gz \
-      --valid-cuts data/manifests/numbers_cuts_dev.jsonl.gz --exp-dir "$exp_dir" \
-      --encoder-preset "$encoder_preset" "${extra[@]+"${extra[@]}"}" 2>&1 | tee -a "$slog"
-    mark_done "$exp_dir/.done" "$fp"
-  fi
-fi
-
-if run_stage 5 "decode and score ($methods)"; then
-  for t in $test_sets; do
-    [ -f "data/manifests/numbers_cuts_$t.jsonl.gz" ] \
-      || die "--test-sets: no manifest data/manifests/numbers_cuts_$t.jsonl.gz for test set '$t' (stage 1 makes train, dev and test)"
-  done
-  require_done "$exp_dir/.done" "$(fp_train)" "$exp_dir has no finished training from the current inputs: run stage 4"
-  if [ ${#graph_files[@]} -gt 0 ]; then
-    require_done "$lang_dir/.graphs.done" "$(fp_graphs)" "the graphs in $lang_dir are unfinished or stale: run stage 3"
-  fi
-  args=()
-  for kv in ${decode_opts[@]+"${decode_opts[@]}"}; do
-    k=${kv%%=*}
-    args+=("--${k//_/-}" "${kv#*=}")
-  done
-  slog=""
-  for t in $test_sets; do
-    marker=$exp_dir/decode/.done-$t
-    fp=$(fp_decode "$t")
-    if stage_is_done "$marker" "$fp"; then
-      log "$t already decoded with this model and these options ($marker), skipping"
-      continue
-    fi
-    rm -f "$marker"
-    [ -n "$slog" ] || slog=$(stage_log 5)
-    $PYTHON -m xlsr.bin.decode --task "asr_$head" --config "$decode_conf" --exp-dir "$exp_dir" \
-      --lang-dir "$lang_dir" --cuts "data/manifests/numbers_cuts_$t.jsonl.gz" --test-set "$t" \
-      --methods "$methods" ${args[@]+"${args[@]}"} 2>&1 | tee -a "$slog"
-    log "$t: $(sed -n 3p "$exp_dir/decode/summary-$t.txt")" | tee -a "$slog"
-    mark_done "$marker" "$fp"
-  done
-fi
+# stages 2-5: language side, graphs, training, decoding and scoring (utils/asr_stages.sh)
+asr_run_stages
 
 log "Done (stages $stage..$stop_stage)"
