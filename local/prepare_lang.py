@@ -4,7 +4,9 @@
 Usage:
     local/prepare_lang.py --lang-dir data/lang_bpe_500 --cuts data/manifests/numbers_cuts_train.jsonl.gz
         [--lm-text-dir data/corpus/lm_text] [--model-type unigram|bpe|char] [--vocab-size 500]
-        [--per-language]
+        [--per-language true|false] [--norm-lowercase true|false] [--norm-remove-punctuation ...]
+
+Options come from TokenizerConfig (--model-type ...) and TextNormConfig (--norm-*).
 
 Transcripts and LM text go through the text normaliser first, which is saved as
 <lang-dir>/text_norm.json so that training, LM text and scoring normalise the same way. The
@@ -20,11 +22,12 @@ from pathlib import Path
 
 from lhotse import load_manifest_lazy
 
-from xlsr.data.text_norm import TextNormalizer
+from xlsr.data.text_norm import TextNormalizer, TextNormConfig
 from xlsr.data.tokenizer import TokenizerConfig, train_tokenizer
 from xlsr.graph.k2_utils import has_k2
 from xlsr.graph.lang_dir import LangDir
 from xlsr.graph.lexicon import prepare_lang_dir
+from xlsr.utils import config as C
 
 
 def main() -> None:
@@ -32,19 +35,18 @@ def main() -> None:
     p.add_argument("--lang-dir", required=True)
     p.add_argument("--cuts", required=True, help="training cuts (transcripts)")
     p.add_argument("--lm-text-dir", default=None, help="<lang>.txt files of LM text")
-    p.add_argument("--model-type", default="unigram", choices=["unigram", "bpe", "char"])
-    p.add_argument("--vocab-size", type=int, default=500)
-    p.add_argument("--per-language", action="store_true")
+    C.add_dataclass_args(p, TokenizerConfig)
+    C.add_dataclass_args(p, TextNormConfig, prefix="norm_")
     a = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     lang = LangDir(a.lang_dir)
-    normalize = TextNormalizer()  # the default suits the numbers corpus
+    normalize = TextNormalizer(C.from_args(TextNormConfig, a, prefix="norm_"))
     texts = defaultdict(list)
     for cut in load_manifest_lazy(a.cuts):
         for sup in cut.supervisions:
             if sup.text and normalize(sup.text):
                 texts[sup.language or "all"].append(normalize(sup.text))
-    cfg = TokenizerConfig(a.model_type, a.vocab_size, a.per_language)
+    cfg = C.from_args(TokenizerConfig, a)
     tok = train_tokenizer(dict(texts), lang.tokenizer_dir, cfg)
     words = {lang: {w for t in ts for w in t.split()} for lang, ts in texts.items()}
     if a.lm_text_dir:

@@ -122,11 +122,9 @@ asr_run_stages() {
       [ ! -f "$lang_dir/.lang.done" ] || log "$lang_dir: $(stage_changes "$lang_dir/.lang.done" "$fp"); rebuilding"
       rm -f "$lang_dir/.lang.done" "$lang_dir/.graphs.done"
       slog=$(stage_log 2)
-      extra=()
-      [ "$per_language" = true ] && extra+=(--per-language)
       $PYTHON local/prepare_lang.py --lang-dir "$lang_dir" \
         --cuts "$train_cuts" ${lm_text_dir:+--lm-text-dir "$lm_text_dir"} \
-        --model-type "$model_type" --vocab-size "$vocab_size" "${extra[@]+"${extra[@]}"}" \
+        --model-type "$model_type" --vocab-size "$vocab_size" --per-language "$per_language" \
         2>&1 | tee -a "$slog"
       # LM text: every number of the domain spelled out, plus the training transcripts, both
       # through the lang dir's text normaliser
