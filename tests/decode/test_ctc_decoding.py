@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from xlsr.decode import ctc
+from xlsr.decode.nbest import sample_word_seqs
 
 K2_REASON = "k2: k2 lane only (k2 1.23.4 needs Python 3.9 + torch 1.13.1)"
 LM_SCALES = [0.0, 1.0]
@@ -267,7 +268,7 @@ def test_sampled_word_sequences_are_distinct_and_leave_the_lattice_as_it_was(lan
 
     lattice, _ = k2_lattice(lang["HLG"], *_four_or_five(lang, 0.45, 0.45))
     scores = lattice.scores.clone()
-    seqs = ctc._sample_word_seqs(lattice, num_paths=50, nbest_scale=0.5)
+    seqs = sample_word_seqs(lattice, num_paths=50, nbest_scale=0.5)
     candidates = {tuple(_word_ids(lang, f"two three {w}")) for w in ("four", "five")}
     assert len(seqs) == 1 and sorted(seqs[0]) == sorted(candidates)
     torch.testing.assert_close(lattice.scores, scores, rtol=0, atol=0)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
 
 import torch
 from torch import Tensor
@@ -41,13 +41,13 @@ from xlsr.decode.graph_search import (
     k2_lattice,
     restore_order,
 )
+from xlsr.decode.nbest import WordSeq, check_nbest_args, pick_best, sample_word_seqs
 from xlsr.graph.k2_utils import require_k2
 
 if TYPE_CHECKING:
     import k2
 
 logger = logging.getLogger(__name__)
-WordSeq = Tuple[int, ...]
 
 
 def _check_inputs(method: str, log_probs: Tensor, lengths) -> Tensor:
@@ -163,40 +163,6 @@ def one_best(
     return best_path_words(lattice, order)
 
 
-def _check_nbest_args(method: str, num_paths: int, nbest_scale: float) -> None:
-    if num_paths < 1:
-        raise ValueError(f"{method}: num_paths must be >= 1, got {num_paths}")
-    if nbest_scale <= 0:
-        raise ValueError(f"{method}: nbest_scale must be > 0, got {nbest_scale}")
-
-
-def _sample_word_seqs(lattice: k2.Fsa, num_paths: int, nbest_scale: float) -> List[List[WordSeq]]:
-    """Distinct word sequences of ``num_paths`` paths sampled from each lattice.
-
-    Paths are drawn with probability proportional to exp(nbest_scale * score) (k2.random_paths
-    is deterministic, arithmetic-coding-like). Duplicates are removed exactly, in Python
-    (k2's RaggedTensor.unique hashes and may drop colliding sequences).
-    """
-    k2 = require_k2("n-best decoding")
-    saved = lattice.scores.clone()
-    lattice.scores = saved * nbest_scale  # flatter distribution -> more distinct paths
-    try:
-        paths = k2.random_paths(lattice, use_double_scores=True, num_paths=num_paths)
-    finally:
-        lattice.scores = saved
-    aux = lattice.aux_labels  # [utt][path][arc] -> [utt][path][word]
-    if isinstance(aux, torch.Tensor):
-        words = k2.RaggedTensor(paths.shape, aux[paths.values.long()])
-    else:
-        words = aux.index(paths).remove_axis(2)
-    words = words.remove_values_leq(0).tolist()
-    seqs = [list(dict.fromkeys(tuple(p) for p in utt)) for utt in words]
-    logger.debug(
-        "n-best: %s distinct word sequences of %d paths", [len(u) for u in seqs], num_paths
-    )
-    return seqs
-
-
 def _fsa_sums(fsas: k2.Fsa, values: Tensor) -> Tensor:
     """Per-FSA sums of a per-arc tensor (for linear FSAs: the path's total)."""
     shape = fsas.arcs.shape()
@@ -223,19 +189,6 @@ def _best_alignments(lattice: k2.Fsa, seqs: List[List[WordSeq]]) -> k2.Fsa:
     restricted = k2.intersect_device(inv, word_fsas, b_to_a, sorted_match_a=True)
     restricted = k2.top_sort(k2.connect(restricted))
     return k2.shortest_path(restricted, use_double_scores=True)
-
-
-def _pick_best(seqs: List[List[WordSeq]], scores: Tensor) -> List[List[int]]:
-    """The highest-scoring sequence of each utterance; ``scores`` follows flattened ``seqs``."""
-    out, start = [], 0
-    for utt in seqs:
-        if not utt:  # empty lattice: nothing survived the beams
-            out.append([])
-            continue
-        best = int(torch.argmax(scores[start : start + len(utt)]))
-        out.append(list(utt[best]))
-        start += len(utt)
-    return out
 
 
 def nbest(
@@ -271,13 +224,13 @@ def nbest(
     require_k2("nbest")
     lengths = _check_inputs("nbest", log_probs, lengths)
     _check_graph("nbest", "HLG", HLG, log_probs)
-    _check_nbest_args("nbest", num_paths, nbest_scale)
+    check_nbest_args("nbest", num_paths, nbest_scale)
     lattice, order = k2_lattice(HLG, log_probs.float(), lengths, cfg)
-    seqs = _sample_word_seqs(lattice, num_paths, nbest_scale)
+    seqs = sample_word_seqs(lattice, num_paths, nbest_scale)
     if not any(seqs):
         return [[] for _ in seqs]
     best = _best_alignments(lattice, seqs)
-    return restore_order(_pick_best(seqs, _fsa_sums(best, best.scores)), order)
+    return restore_order(pick_best(seqs, _fsa_sums(best, best.scores)), order)
 
 
 def _with_lm_scores(HLG: k2.Fsa) -> k2.Fsa:
@@ -337,17 +290,17 @@ def nbest_rescoring(
     require_k2("nbest_rescoring")
     lengths = _check_inputs("nbest_rescoring", log_probs, lengths)
     scales = _check_lm_scales("nbest_rescoring", lm_scales)
-    _check_nbest_args("nbest_rescoring", num_paths, nbest_scale)
+    check_nbest_args("nbest_rescoring", num_paths, nbest_scale)
     _check_G("nbest_rescoring", G4, log_probs)
     _check_graph("nbest_rescoring", "HLG", HLG, log_probs)
     lattice, order = k2_lattice(_with_lm_scores(HLG), log_probs.float(), lengths, cfg)
-    seqs = _sample_word_seqs(lattice, num_paths, nbest_scale)
+    seqs = sample_word_seqs(lattice, num_paths, nbest_scale)
     if not any(seqs):
         return {f"lm_scale_{s}": [[] for _ in seqs] for s in scales}
     best = _best_alignments(lattice, seqs)
     am = _fsa_sums(best, best.scores) - _fsa_sums(best, best.lm_scores)
     lm = _lm_scores_of(G4, seqs).to(am.device)
-    return {f"lm_scale_{s}": restore_order(_pick_best(seqs, am + s * lm), order) for s in scales}
+    return {f"lm_scale_{s}": restore_order(pick_best(seqs, am + s * lm), order) for s in scales}
 
 
 def whole_lattice_rescoring(

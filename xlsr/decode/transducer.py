@@ -40,6 +40,7 @@ import torch
 from torch import Tensor, nn
 
 from xlsr.decode.graph_search import best_path_words, check_batch
+from xlsr.decode.nbest import check_nbest_args, pick_best, sample_word_seqs
 from xlsr.graph.k2_utils import require_k2
 
 if TYPE_CHECKING:
@@ -396,13 +397,11 @@ def fast_beam_search_nbest_LG(
     Returns:
         Word ids per utterance, in batch order; [] where no path survived.
     """
-    from xlsr.decode.ctc import _check_nbest_args, _pick_best, _sample_word_seqs
-
     k2 = require_k2("fast_beam_search_nbest_LG")
     method = "fast_beam_search_nbest_LG"
     if not hasattr(LG, "aux_labels"):
         raise ValueError(f"{method}: LG has no aux_labels (words); build it with compile_lg")
-    _check_nbest_args(method, num_paths, nbest_scale)
+    check_nbest_args(method, num_paths, nbest_scale)
     if ngram_lm_scale < 0:
         raise ValueError(f"{method}: ngram_lm_scale must be >= 0, got {ngram_lm_scale}")
     graph = LG.clone()
@@ -412,7 +411,7 @@ def fast_beam_search_nbest_LG(
         temperature, allow_partial,
     )  # fmt: skip
     lattice = k2.connect(lattice)  # dead ends out; a lattice without paths becomes empty
-    seqs = _sample_word_seqs(lattice, num_paths, nbest_scale)
+    seqs = sample_word_seqs(lattice, num_paths, nbest_scale)
     if not any(seqs):
         return [[] for _ in seqs]
-    return _pick_best(seqs, _word_seq_scores(lattice, seqs))
+    return pick_best(seqs, _word_seq_scores(lattice, seqs))
