@@ -6,9 +6,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from tests.train.test_trainer import config, make_batches, make_model
 from xlsr.models.ctc import compute_ctc_loss
 from xlsr.tasks.decoding import model_weights
+from xlsr.testing.train import config, make_batches, make_model
 from xlsr.train import checkpoint as ckpt
 from xlsr.train.trainer import Trainer
 

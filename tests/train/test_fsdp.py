@@ -3,15 +3,14 @@ global batch, with per-layer activation checkpointing on; its checkpoints are fu
 that load into a plain model and resume into FSDP."""
 
 import functools
-import os
 
 import pytest
 import torch
 import torch.distributed as dist
 
-from tests.train.test_trainer import config, make_batches, spawn_two
-from xlsr.models.ctc import CtcConfig, CtcModel, compute_ctc_loss
-from xlsr.testing.checkpoints import random_encoder, tiny_config
+from xlsr.models.ctc import compute_ctc_loss
+from xlsr.testing import train as tiny
+from xlsr.testing.train import config, make_batches, rank_env, spawn_two
 from xlsr.train import checkpoint as ckpt
 from xlsr.train.fsdp import fsdp_available, shard_model
 from xlsr.train.trainer import Trainer
@@ -23,18 +22,21 @@ needs_fsdp = pytest.mark.skipif(
 
 
 def make_model(seed=4):
-    enc = random_encoder(tiny_config(checkpoint_activations=True), seed=seed).train()
-    return CtcModel(enc, CtcConfig(8, loss="torch"))
+    return tiny.make_model(seed, checkpoint_activations=True)
 
 
 def _worker(rank, world, tmp, port, first):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world),
-                      RANK=str(rank), LOCAL_RANK=str(rank))  # fmt: skip
-    torch.set_num_threads(1)
+    rank_env(rank, world, port)
     share = make_batches(8, seed=5)[rank::world]  # 4 batches per rank, 1 per update
     # the first run stops after its first epoch of 2 updates; the second resumes from it
-    cfg = config(tmp, max_update=4, exp_dir=f"{tmp}/fsdp", distributed="fsdp",
-                 max_epochs=1 if first else 1000, average_period=2)  # fmt: skip
+    cfg = config(
+        tmp,
+        max_update=4,
+        exp_dir=f"{tmp}/fsdp",
+        distributed="fsdp",
+        max_epochs=1 if first else 1000,
+        average_period=2,
+    )
     model = make_model(seed=4 if first else 9)  # resumed: everything from the checkpoint
     trainer = Trainer(model, cfg, compute_ctc_loss, share[:2] if first else share[2:], None)
     assert trainer.fsdp
@@ -52,8 +54,13 @@ def test_two_process_fsdp_equals_one_process_and_resumes(tmp_path):
     _spawn(tmp_path, first=True)  # checkpoint-2.pt holds the full (gathered) state
     state = ckpt.load_checkpoint(tmp_path / "fsdp" / "checkpoint-2.pt")
     single = make_model()
-    Trainer(single, config(tmp_path / "one", max_update=4, update_freq=2), compute_ctc_loss,
-            make_batches(8, seed=5), None).fit()  # fmt: skip
+    Trainer(
+        single,
+        config(tmp_path / "one", max_update=4, update_freq=2),
+        compute_ctc_loss,
+        make_batches(8, seed=5),
+        None,
+    ).fit()
     plain = make_model(seed=0)
     plain.load_state_dict(state["model"])  # plain key names: loads into an unwrapped model
     assert state["trainer"]["update"] == 2 and len(state["optimizer"]["state"]) > 0
@@ -77,9 +84,7 @@ def test_fsdp_on_an_old_torch_says_what_to_use():
 
 
 def _accumulating_worker(rank, world, tmp, port):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world),
-                      RANK=str(rank), LOCAL_RANK=str(rank))  # fmt: skip
-    torch.set_num_threads(1)
+    rank_env(rank, world, port)
     cfg = config(tmp, max_update=2, exp_dir=f"{tmp}/fsdp", distributed="fsdp", update_freq=2)
     Trainer(make_model(), cfg, compute_ctc_loss, make_batches(8, seed=5)[rank::world], None).fit()
     dist.destroy_process_group()
@@ -90,8 +95,13 @@ def test_fsdp_gradient_accumulation_equals_one_process(tmp_path):
     # update_freq 2 on each of 2 ranks = update_freq 4 in one process
     spawn_two(_accumulating_worker, tmp_path)
     single = make_model()
-    Trainer(single, config(tmp_path / "one", max_update=2, update_freq=4), compute_ctc_loss,
-            make_batches(8, seed=5), None).fit()  # fmt: skip
+    Trainer(
+        single,
+        config(tmp_path / "one", max_update=2, update_freq=4),
+        compute_ctc_loss,
+        make_batches(8, seed=5),
+        None,
+    ).fit()
     final = ckpt.load_checkpoint(tmp_path / "fsdp" / "checkpoint-2.pt")["model"]
     for name, value in single.state_dict().items():
         if not name.endswith("k_proj.bias"):  # see above

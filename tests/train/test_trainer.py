@@ -1,64 +1,25 @@
 """The trainer: schedule, learning, kill-and-resume, averaging, non-finite losses, DDP."""
 
 import math
-import os
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from xlsr.models.ctc import CtcConfig, CtcModel, compute_ctc_loss
-from xlsr.testing.checkpoints import padded_batch, random_encoder, tiny_config
+from xlsr.testing.checkpoints import random_encoder, tiny_config
+from xlsr.testing.train import (
+    VOCAB,
+    assert_ranks_equal_single,
+    config,
+    make_batches,
+    make_model,
+    rank_env,
+    spawn_two,
+)
 from xlsr.train import checkpoint as ckpt
 from xlsr.train.schedule import TriStageSchedule
-from xlsr.train.trainer import TrainConfig, Trainer
-
-VOCAB = 8
-
-
-def make_batches(n, seed=0, batch=2):
-    """Synthetic CTC batches: random audio, random token targets (ids 1..VOCAB-1)."""
-    g = torch.Generator().manual_seed(seed)
-    out = []
-    for i in range(n):
-        wav, lengths = padded_batch([4000] * batch, seed=seed * 100 + i)
-        targets = [torch.randint(1, VOCAB, (3,), generator=g).tolist() for _ in range(batch)]
-        out.append({"waveforms": wav, "lengths": lengths, "supervisions": {"targets": targets}})
-    return out
-
-
-def make_model(seed=0):
-    return CtcModel(random_encoder(tiny_config(), seed=seed).train(), CtcConfig(VOCAB, loss="torch"))  # fmt: skip
-
-
-def config(tmp_path, **kw):
-    base = dict(exp_dir=str(tmp_path), max_update=6, lr=1e-3, update_freq=1,
-                freeze_finetune_updates=0, log_interval=1, save_every_n=0, keep_last_n=0,
-                average_period=1, valid_interval=0, tensorboard=False, seed=1)  # fmt: skip
-    return TrainConfig(**{**base, **kw})
-
-
-def spawn_two(worker, tmp) -> None:
-    """Runs ``worker(rank, 2, str(tmp), port)`` in 2 processes (gloo on a free port)."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    mp.spawn(worker, args=(2, str(tmp), port), nprocs=2, join=True)
-
-
-def assert_ranks_equal_single(tmp, single) -> None:
-    """rank0.pt and rank1.pt in ``tmp`` hold the same weights as ``single``."""
-    r0, r1 = (torch.load(f"{tmp}/rank{r}.pt") for r in range(2))
-    for name, value in single.state_dict().items():
-        torch.testing.assert_close(r0[name], r1[name], msg=name)
-        if name.endswith("k_proj.bias"):
-            # softmax ignores a bias on the keys: its gradient is rounding noise, which Adam
-            # scales up to +-lr in a direction that depends on summation order
-            continue
-        torch.testing.assert_close(r0[name], value, rtol=1e-4, atol=1e-5, msg=name)
+from xlsr.train.trainer import Trainer
 
 
 def test_tri_stage_schedule():
@@ -78,7 +39,9 @@ def test_training_lowers_the_loss(tmp_path):
             return float(compute_ctc_loss(model, b)[0])
 
     before = sum(loss_on(b) for b in batches)
-    Trainer(model, config(tmp_path, max_update=40, lr=3e-3), compute_ctc_loss, batches * 20, None).fit()  # fmt: skip
+    Trainer(
+        model, config(tmp_path, max_update=40, lr=3e-3), compute_ctc_loss, batches * 20, None
+    ).fit()
     assert sum(loss_on(b) for b in batches) < 0.5 * before
     assert (tmp_path / "averaged.pt").exists() and (tmp_path / "checkpoint-40.pt").exists()
 
@@ -130,8 +93,13 @@ def test_checkpoint_averaging(tmp_path):
 def test_running_average_is_the_mean_of_sampled_weights(tmp_path):
     model = make_model()
     snapshots = []
-    trainer = Trainer(model, config(tmp_path, max_update=3, average_period=1), compute_ctc_loss,
-                      make_batches(3), None)  # fmt: skip
+    trainer = Trainer(
+        model,
+        config(tmp_path, max_update=3, average_period=1),
+        compute_ctc_loss,
+        make_batches(3),
+        None,
+    )
     original = trainer._update_average
 
     def spy():
@@ -152,8 +120,9 @@ def test_non_finite_losses_are_skipped_then_training_stops(tmp_path):
 
     model = make_model()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    trainer = Trainer(model, config(tmp_path, max_update=50, max_nonfinite=3), nan_loss,
-                      make_batches(10), None)  # fmt: skip
+    trainer = Trainer(
+        model, config(tmp_path, max_update=50, max_nonfinite=3), nan_loss, make_batches(10), None
+    )
     with pytest.raises(RuntimeError, match="4 non-finite updates in a row.*diverged"):
         trainer.fit()
     assert trainer.nonfinite_total == 4
@@ -162,13 +131,17 @@ def test_non_finite_losses_are_skipped_then_training_stops(tmp_path):
 
 
 def _ddp_worker(rank, world, tmp, port):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world),
-                      RANK=str(rank), LOCAL_RANK=str(rank))  # fmt: skip
-    torch.set_num_threads(1)
+    rank_env(rank, world, port)
     batches = make_batches(8, seed=5)[rank::world]  # a DDP sampler gives each rank its share
     model = make_model(seed=4)
-    trainer = Trainer(model, config(tmp, max_update=4, exp_dir=f"{tmp}/ddp"), compute_ctc_loss,
-                      batches, None, valid_loader=make_batches(4, seed=8)[rank::world])  # fmt: skip
+    trainer = Trainer(
+        model,
+        config(tmp, max_update=4, exp_dir=f"{tmp}/ddp"),
+        compute_ctc_loss,
+        batches,
+        None,
+        valid_loader=make_batches(4, seed=8)[rank::world],
+    )
     trainer.fit()
     torch.save(model.state_dict(), f"{tmp}/rank{rank}.pt")
     torch.save(trainer.validate(), f"{tmp}/valid{rank}.pt")  # over both ranks' shares
@@ -180,28 +153,42 @@ def test_two_process_ddp_equals_one_process_with_the_global_batch(tmp_path):
     spawn_two(_ddp_worker, tmp_path)
     single = make_model(seed=4)
     # one process, update_freq 2: the same two batches per update as the two ranks together
-    Trainer(single, config(tmp_path / "one", max_update=4, update_freq=2), compute_ctc_loss,
-            make_batches(8, seed=5), None).fit()  # fmt: skip
+    Trainer(
+        single,
+        config(tmp_path / "one", max_update=4, update_freq=2),
+        compute_ctc_loss,
+        make_batches(8, seed=5),
+        None,
+    ).fit()
     assert_ranks_equal_single(tmp_path, single)
-    one = Trainer(single, config(tmp_path / "one"), compute_ctc_loss, [], None,
-                  valid_loader=make_batches(4, seed=8))  # fmt: skip
+    one = Trainer(
+        single,
+        config(tmp_path / "one"),
+        compute_ctc_loss,
+        [],
+        None,
+        valid_loader=make_batches(4, seed=8),
+    )
     valid = [torch.load(tmp_path / f"valid{r}.pt") for r in range(2)]
     assert valid[0] == pytest.approx(valid[1])
     assert valid[0] == pytest.approx(one.validate(), rel=1e-4)
 
 
-EMPTY = {"waveforms": torch.zeros(0, 0), "lengths": torch.zeros(0, dtype=torch.long),
-         "supervisions": {"targets": []}}  # fmt: skip
+EMPTY = {
+    "waveforms": torch.zeros(0, 0),
+    "lengths": torch.zeros(0, dtype=torch.long),
+    "supervisions": {"targets": []},
+}
 
 
 def _empty_batch_worker(rank, world, tmp, port):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world),
-                      RANK=str(rank), LOCAL_RANK=str(rank))  # fmt: skip
-    torch.set_num_threads(1)
+    rank_env(rank, world, port)
     real = make_batches(3, seed=6)
     batches = [real[0], real[1]] if rank == 0 else [real[2], EMPTY]  # rank 1: all cuts skipped
     model = make_model(seed=4)
-    Trainer(model, config(tmp, max_update=2, exp_dir=f"{tmp}/ddp"), compute_ctc_loss, batches, None).fit()  # fmt: skip
+    Trainer(
+        model, config(tmp, max_update=2, exp_dir=f"{tmp}/ddp"), compute_ctc_loss, batches, None
+    ).fit()
     torch.save(model.state_dict(), f"{tmp}/rank{rank}.pt")
     dist.destroy_process_group()
 
@@ -212,8 +199,13 @@ def test_an_empty_batch_on_one_ddp_rank_keeps_the_ranks_in_step(tmp_path):
     spawn_two(_empty_batch_worker, tmp_path)
     real = make_batches(3, seed=6)
     single = make_model(seed=4)
-    Trainer(single, config(tmp_path / "one", max_update=2, update_freq=2), compute_ctc_loss,
-            [real[0], real[2], real[1], EMPTY], None).fit()  # fmt: skip
+    Trainer(
+        single,
+        config(tmp_path / "one", max_update=2, update_freq=2),
+        compute_ctc_loss,
+        [real[0], real[2], real[1], EMPTY],
+        None,
+    ).fit()
     assert_ranks_equal_single(tmp_path, single)
 
 
