@@ -58,10 +58,11 @@ class TextNormalizer:
             text = text.replace("-", " ")
         if cfg.remove_punctuation:
             text = "".join(
-                " " if unicodedata.category(c).startswith("P") and c not in cfg.keep_punctuation
+                " "
+                if unicodedata.category(c).startswith("P") and c not in cfg.keep_punctuation
                 else c
                 for c in text
-            )  # fmt: skip
+            )
         return " ".join(text.split())
 
     def save(self, lang_dir: Pathlike) -> Path:
@@ -82,4 +83,6 @@ class TextNormalizer:
         try:
             return cls(TextNormConfig(**json.loads(path.read_text(encoding="utf-8"))))
         except (TypeError, ValueError) as e:
-            raise ValueError(f"{path}: not a text normalisation file ({e}); rebuild the lang dir") from e  # fmt: skip
+            raise ValueError(
+                f"{path}: not a text normalisation file ({e}); rebuild the lang dir"
+            ) from e

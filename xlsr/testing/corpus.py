@@ -109,9 +109,15 @@ def _supervision(
 ) -> SupervisionSegment:
     """One supervision over the whole of ``rec``, with the same id."""
     return SupervisionSegment(
-        id=rec.id, recording_id=rec.id, start=0.0, duration=rec.duration, text=text,
-        language=language, speaker=speaker, custom={"translation": translation},
-    )  # fmt: skip
+        id=rec.id,
+        recording_id=rec.id,
+        start=0.0,
+        duration=rec.duration,
+        text=text,
+        language=language,
+        speaker=speaker,
+        custom={"translation": translation},
+    )
 
 
 def _cut(rec: Recording, sup: SupervisionSegment) -> MonoCut:
