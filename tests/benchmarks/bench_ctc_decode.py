@@ -41,13 +41,24 @@ def main() -> None:
     from lhotse import load_manifest
 
     task, methods = get_task("asr_ctc"), a.methods.split(",")
-    model, ctx, options = load_decoder(task, a.exp_dir, a.lang_dir, methods + ["1best"],
-                                       lm_scales=(0.5,), num_paths=20, nbest_scale=0.5,
-                                       search_beam=a.search_beam, output_beam=a.output_beam,
-                                       max_active_states=a.max_active_states)  # fmt: skip
+    model, ctx, options = load_decoder(
+        task,
+        a.exp_dir,
+        a.lang_dir,
+        methods + ["1best"],
+        lm_scales=(0.5,),
+        num_paths=20,
+        nbest_scale=0.5,
+        search_beam=a.search_beam,
+        output_beam=a.output_beam,
+        max_active_states=a.max_active_states,
+    )
     cuts = load_manifest(a.cuts).subset(first=a.num_utts)
-    loader, _ = make_dataloader(cuts, DataConfig(max_duration=60.0, min_cut_duration=0.01,
-                                                 max_cut_duration=60.0), train=False)  # fmt: skip
+    loader, _ = make_dataloader(
+        cuts,
+        DataConfig(max_duration=60.0, min_cut_duration=0.01, max_cut_duration=60.0),
+        train=False,
+    )
     batches, audio = [], 0.0
     with torch.no_grad():
         for b in loader:
@@ -77,8 +88,10 @@ def compare_kaldi(a, batches, audio: float, k2_words, ctx, options) -> None:
     if not k2_words:
         start = time.perf_counter()
         for lp, frames in batches:
-            k2_words += [" ".join(ctx["words"][w] for w in s)
-                         for s in one_best(ctx["HLG"], lp, frames, search)]  # fmt: skip
+            k2_words += [
+                " ".join(ctx["words"][w] for w in s)
+                for s in one_best(ctx["HLG"], lp, frames, search)
+            ]
         k2_time = time.perf_counter() - start
     else:
         start = time.perf_counter()
@@ -89,13 +102,16 @@ def compare_kaldi(a, batches, audio: float, k2_words, ctx, options) -> None:
     start, kaldi_words = time.perf_counter(), []
     for lp, frames in batches:
         for i in range(lp.shape[0]):
-            ids = kaldi_best_path(fst, lp[i, : frames[i]].numpy(), beam=a.search_beam,
-                                  max_active=a.max_active_states)  # fmt: skip
+            ids = kaldi_best_path(
+                fst, lp[i, : frames[i]].numpy(), beam=a.search_beam, max_active=a.max_active_states
+            )
             kaldi_words.append(" ".join(ctx["words"][w] for w in ids))
     kaldi_time = time.perf_counter() - start
     agree = sum(x == y for x, y in zip(k2_words, kaldi_words)) / max(len(kaldi_words), 1)
-    print(f"  k2 1best RTF {k2_time / audio:.4f}, kaldi-decoder RTF {kaldi_time / audio:.4f}, "
-          f"time ratio kaldi/k2 {kaldi_time / k2_time:.2f}, best paths agree {100 * agree:.1f} %")  # fmt: skip
+    print(
+        f"  k2 1best RTF {k2_time / audio:.4f}, kaldi-decoder RTF {kaldi_time / audio:.4f}, "
+        f"time ratio kaldi/k2 {kaldi_time / k2_time:.2f}, best paths agree {100 * agree:.1f} %"
+    )
 
 
 if __name__ == "__main__":

@@ -34,14 +34,24 @@ def main() -> None:
         p.add_argument(name, required=True)
     p.add_argument("--num-utts", type=int, default=100)
     p.add_argument("--methods", default=METHODS)
-    for name, kind in (("beam_size", int), ("beam", float), ("max_contexts", int),
-                       ("max_states", int), ("num_paths", int), ("ngram_lm_scale", float)):  # fmt: skip
+    for name, kind in (
+        ("beam_size", int),
+        ("beam", float),
+        ("max_contexts", int),
+        ("max_states", int),
+        ("num_paths", int),
+        ("ngram_lm_scale", float),
+    ):
         p.add_argument("--" + name.replace("_", "-"), type=kind, default=argparse.SUPPRESS)
     a = p.parse_args()
     from lhotse import load_manifest
 
     task, methods = get_task("asr_transducer"), a.methods.split(",")
-    values = {k: v for k, v in vars(a).items() if k not in ("exp_dir", "lang_dir", "cuts", "num_utts", "methods", "ngram_lm_scale")}  # fmt: skip
+    values = {
+        k: v
+        for k, v in vars(a).items()
+        if k not in ("exp_dir", "lang_dir", "cuts", "num_utts", "methods", "ngram_lm_scale")
+    }
     values["ngram_lm_scales"] = (getattr(a, "ngram_lm_scale", 0.1),)
     model, ctx, options = load_decoder(task, a.exp_dir, a.lang_dir, methods, **values)
     cuts = load_manifest(a.cuts).subset(first=a.num_utts)
@@ -55,7 +65,9 @@ def main() -> None:
             enc_time += time.perf_counter() - start
             audio += float(b["lengths"].sum()) / 16000
     print(f"{len(cuts)} utterances, {audio:.1f} s of audio, torch {torch.__version__}")
-    print(f"| method | RTF | time / encoder time |\n|---|---|---|\n| (encoder) | {enc_time / audio:.4f} | 1.00 |")  # fmt: skip
+    print(
+        f"| method | RTF | time / encoder time |\n|---|---|---|\n| (encoder) | {enc_time / audio:.4f} | 1.00 |"
+    )
     for m in methods:
         start = time.perf_counter()
         with torch.no_grad():

@@ -40,8 +40,9 @@ def build(a: argparse.Namespace):
     torch.manual_seed(0)
     stub = nn.Identity()  # the loss only needs the encoder's output width
     stub.output_dim = a.dim
-    cfg = TransducerConfig(vocab_size=a.vocab, decoder_dim=a.dim, joiner_dim=a.joiner_dim,
-                           prune_range=a.prune_range)  # fmt: skip
+    cfg = TransducerConfig(
+        vocab_size=a.vocab, decoder_dim=a.dim, joiner_dim=a.joiner_dim, prune_range=a.prune_range
+    )
     model = TransducerModel(stub, cfg)
     frames = torch.linspace(a.frames, 0.7 * a.frames, a.batch).long()
     tokens = (frames * a.tokens // a.frames).clamp(min=1)  # the longest has exactly --tokens
@@ -64,8 +65,9 @@ def full_step(model: TransducerModel, enc, frames, targets) -> None:
         y[i, : len(t)] = torch.tensor(t)
     dec = model.decoder(F.pad(y, (1, 0), value=0))
     logits = model.joiner(enc[:, :, None], dec[:, None])  # (B, T, U + 1, vocab)
-    loss = torchaudio.functional.rnnt_loss(logits, y.int(), frames.int(), lens.int(), blank=0,
-                                           reduction="sum")  # fmt: skip
+    loss = torchaudio.functional.rnnt_loss(
+        logits, y.int(), frames.int(), lens.int(), blank=0, reduction="sum"
+    )
     loss.backward()
 
 
@@ -83,8 +85,16 @@ def run_variant(a: argparse.Namespace) -> None:
         if i > 0:
             times.append(time.perf_counter() - start)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base_kib
-    print(json.dumps({"time_s": statistics.median(times), "min_s": min(times), "max_s": max(times),
-                      "peak_mib": peak_kib / 1024}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "time_s": statistics.median(times),
+                "min_s": min(times),
+                "max_s": max(times),
+                "peak_mib": peak_kib / 1024,
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -102,21 +112,31 @@ def main() -> None:
     if a.variant:
         run_variant(a)
         return
-    print(f"B={a.batch} T={a.frames} U={a.tokens} V={a.vocab} joiner_dim={a.joiner_dim} "
-          f"dim={a.dim} prune_range={a.prune_range}, CPU x {torch.get_num_threads()} threads, "
-          f"torch {torch.__version__}, median of {a.runs}")  # fmt: skip
+    print(
+        f"B={a.batch} T={a.frames} U={a.tokens} V={a.vocab} joiner_dim={a.joiner_dim} "
+        f"dim={a.dim} prune_range={a.prune_range}, CPU x {torch.get_num_threads()} threads, "
+        f"torch {torch.__version__}, median of {a.runs}"
+    )
     results = {}
     for variant in ("pruned", "full"):
-        out = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--variant", variant],
-                             check=True, capture_output=True, text=True).stdout  # fmt: skip
+        out = subprocess.run(
+            [sys.executable, __file__, *sys.argv[1:], "--variant", variant],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         results[variant] = json.loads(out.strip().splitlines()[-1])
         r = results[variant]
-        print(f"  {variant:7s} forward+backward {1000 * r['time_s']:8.1f} ms "
-              f"(min {1000 * r['min_s']:.1f}, max {1000 * r['max_s']:.1f})   "
-              f"peak memory {r['peak_mib']:8.1f} MiB")  # fmt: skip
+        print(
+            f"  {variant:7s} forward+backward {1000 * r['time_s']:8.1f} ms "
+            f"(min {1000 * r['min_s']:.1f}, max {1000 * r['max_s']:.1f})   "
+            f"peak memory {r['peak_mib']:8.1f} MiB"
+        )
     pr, fu = results["pruned"], results["full"]
-    print(f"  ratio full/pruned: time {fu['time_s'] / pr['time_s']:.1f}x, "
-          f"peak memory {fu['peak_mib'] / max(pr['peak_mib'], 1e-3):.1f}x")  # fmt: skip
+    print(
+        f"  ratio full/pruned: time {fu['time_s'] / pr['time_s']:.1f}x, "
+        f"peak memory {fu['peak_mib'] / max(pr['peak_mib'], 1e-3):.1f}x"
+    )
 
 
 if __name__ == "__main__":

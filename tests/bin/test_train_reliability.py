@@ -35,15 +35,39 @@ def data(tmp_path_factory):
 
 
 def train(root, lang, exp, *extra):
-    return train_bin.main([
-        "--task", "asr_ctc",
-        "--lang-dir", str(lang), "--train-cuts", str(root / "cuts.jsonl.gz"),
-        "--exp-dir", str(exp), "--encoder-preset", "xlsr_tiny", "--max-update", "2",
-        "--update-freq", "1", "--freeze-finetune-updates", "0", "--ctc-loss", "torch",
-        "--data-max-duration", "2.5", "--data-min-cut-duration", "0.5",
-        "--data-max-cut-duration", "2.0", "--save-every-n", "0", "--tensorboard", "false",
-        *extra,
-    ])  # fmt: skip
+    return train_bin.main(
+        [
+            "--task",
+            "asr_ctc",
+            "--lang-dir",
+            str(lang),
+            "--train-cuts",
+            str(root / "cuts.jsonl.gz"),
+            "--exp-dir",
+            str(exp),
+            "--encoder-preset",
+            "xlsr_tiny",
+            "--max-update",
+            "2",
+            "--update-freq",
+            "1",
+            "--freeze-finetune-updates",
+            "0",
+            "--ctc-loss",
+            "torch",
+            "--data-max-duration",
+            "2.5",
+            "--data-min-cut-duration",
+            "0.5",
+            "--data-max-cut-duration",
+            "2.0",
+            "--save-every-n",
+            "0",
+            "--tensorboard",
+            "false",
+            *extra,
+        ]
+    )
 
 
 def test_other_architecture_in_existing_exp_dir_refused_before_writing(data, tmp_path):
@@ -141,18 +165,60 @@ def test_kill_9_then_the_same_command_equals_an_uninterrupted_run(data, tmp_path
     import torch
 
     root, _, lang = data
-    args = ["--task", "asr_ctc", "--lang-dir", str(lang), "--train-cuts", str(root / "cuts.jsonl.gz"),
-            "--valid-cuts", str(root / "cuts.jsonl.gz"), "--encoder-preset", "xlsr_tiny",
-            "--max-update", "10", "--update-freq", "1", "--freeze-finetune-updates", "0",
-            "--ctc-loss", "torch", "--data-max-duration", "2.5", "--data-min-cut-duration", "0.5",
-            "--data-max-cut-duration", "2.0", "--save-every-n", "4", "--valid-interval", "3",
-            "--keep-last-n", "0", "--average-period", "1", "--tensorboard", "false",
-            "--enc-mask-prob", "0.3", "--enc-mask-length", "2", "--enc-dropout", "0.1",
-            "--data-num-workers", workers]  # fmt: skip
+    args = [
+        "--task",
+        "asr_ctc",
+        "--lang-dir",
+        str(lang),
+        "--train-cuts",
+        str(root / "cuts.jsonl.gz"),
+        "--valid-cuts",
+        str(root / "cuts.jsonl.gz"),
+        "--encoder-preset",
+        "xlsr_tiny",
+        "--max-update",
+        "10",
+        "--update-freq",
+        "1",
+        "--freeze-finetune-updates",
+        "0",
+        "--ctc-loss",
+        "torch",
+        "--data-max-duration",
+        "2.5",
+        "--data-min-cut-duration",
+        "0.5",
+        "--data-max-cut-duration",
+        "2.0",
+        "--save-every-n",
+        "4",
+        "--valid-interval",
+        "3",
+        "--keep-last-n",
+        "0",
+        "--average-period",
+        "1",
+        "--tensorboard",
+        "false",
+        "--enc-mask-prob",
+        "0.3",
+        "--enc-mask-length",
+        "2",
+        "--enc-dropout",
+        "0.1",
+        "--data-num-workers",
+        workers,
+    ]
 
     def run(exp, script=None):
-        cmd = [sys.executable, "-c", script, *args] if script else [sys.executable, "-m", "xlsr.bin.train", *args]  # fmt: skip
-        return subprocess.run([*cmd, "--exp-dir", str(exp)], capture_output=True, text=True, timeout=300)  # fmt: skip
+        cmd = (
+            [sys.executable, "-c", script, *args]
+            if script
+            else [sys.executable, "-m", "xlsr.bin.train", *args]
+        )
+        return subprocess.run(
+            [*cmd, "--exp-dir", str(exp)], capture_output=True, text=True, timeout=300
+        )
 
     ref = run(tmp_path / "a")
     assert ref.returncode == 0, ref.stderr[-2000:]
@@ -164,7 +230,9 @@ def test_kill_9_then_the_same_command_equals_an_uninterrupted_run(data, tmp_path
     a, b = (ckpt.load_checkpoint(tmp_path / d / "checkpoint-10.pt") for d in "ab")
     for key in ("model", "averaged"):
         for name, value in a[key].items():
-            assert torch.equal(value, b[key][name]), f"{key} {name}: {(value - b[key][name]).abs().max()}"  # fmt: skip
+            assert torch.equal(value, b[key][name]), (
+                f"{key} {name}: {(value - b[key][name]).abs().max()}"
+            )
 
 
 def test_missing_manifest_or_lang_dir_named_up_front(data, tmp_path, capsys):
@@ -172,8 +240,18 @@ def test_missing_manifest_or_lang_dir_named_up_front(data, tmp_path, capsys):
     # with a message naming the option and the path (no traceback from gzip or sentencepiece).
     root, _, lang = data
     with pytest.raises(SystemExit):
-        train_bin.main(["--task", "asr_ctc", "--lang-dir", str(lang), "--train-cuts", str(tmp_path / "gone.jsonl.gz"),
-                        "--exp-dir", str(tmp_path / "exp")])  # fmt: skip
+        train_bin.main(
+            [
+                "--task",
+                "asr_ctc",
+                "--lang-dir",
+                str(lang),
+                "--train-cuts",
+                str(tmp_path / "gone.jsonl.gz"),
+                "--exp-dir",
+                str(tmp_path / "exp"),
+            ]
+        )
     err = capsys.readouterr().err
     assert "argument --train-cuts" in err and "gone.jsonl.gz: no such file" in err
     with pytest.raises(SystemExit, match="--lang-dir .*tokenizer.json: not a tokenizer directory"):

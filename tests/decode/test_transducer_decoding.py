@@ -37,8 +37,11 @@ def _direct_head(vocab: int, context_size: int = 2) -> Head:
     eye = torch.eye(vocab)
     j = head.joiner
     with torch.no_grad():
-        for linear, weight in ((j.encoder_proj, eye), (j.decoder_proj, 0 * eye),
-                               (j.output_linear, SCALE * eye)):  # fmt: skip
+        for linear, weight in (
+            (j.encoder_proj, eye),
+            (j.decoder_proj, 0 * eye),
+            (j.output_linear, SCALE * eye),
+        ):
             linear.weight.copy_(weight)
             linear.bias.zero_()
     return head.eval()
@@ -230,31 +233,56 @@ def test_decoding_a_real_transducer_model_output():
 
 _X = torch.zeros(1, 10, 5)  # 10 frames of 5 channels, what _direct_head(5) takes
 BAD_INPUTS = [
-    (torch.zeros(10, 5), torch.tensor([10]), {},
-     r"encoder_out must be \(batch, frames, encoder_dim\), got \(10, 5\)"),
-    (torch.zeros(1, 10, 4), torch.tensor([10]), {},
-     "encoder_out has 4 channels, the joiner expects 5"),
-    (torch.zeros(2, 10, 5), torch.tensor([10]), {},
-     r"encoder_out_lens must be \(batch,\) = \(2,\), got \(1,\)"),
+    (
+        torch.zeros(10, 5),
+        torch.tensor([10]),
+        {},
+        r"encoder_out must be \(batch, frames, encoder_dim\), got \(10, 5\)",
+    ),
+    (
+        torch.zeros(1, 10, 4),
+        torch.tensor([10]),
+        {},
+        "encoder_out has 4 channels, the joiner expects 5",
+    ),
+    (
+        torch.zeros(2, 10, 5),
+        torch.tensor([10]),
+        {},
+        r"encoder_out_lens must be \(batch,\) = \(2,\), got \(1,\)",
+    ),
     (_X, torch.tensor([11]), {}, r"encoder_out_lens must lie in \[1, 10\].*got \[11\]"),
     (_X, torch.tensor([0]), {}, r"encoder_out_lens must lie in \[1, 10\]"),
-    (_X, torch.tensor([9.5]), {}, "encoder_out_lens must hold integer frame counts, got torch.float"),
-]  # fmt: skip
+    (
+        _X,
+        torch.tensor([9.5]),
+        {},
+        "encoder_out_lens must hold integer frame counts, got torch.float",
+    ),
+]
 
 
-@pytest.mark.parametrize("x, lens, kwargs, match", BAD_INPUTS + [
-    (_X, torch.tensor([10]), {"beam": 0}, "beam must be >= 1, got 0"),
-    (_X, torch.tensor([10]), {"temperature": 0.0}, "temperature must be > 0, got 0.0"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "x, lens, kwargs, match",
+    BAD_INPUTS
+    + [
+        (_X, torch.tensor([10]), {"beam": 0}, "beam must be >= 1, got 0"),
+        (_X, torch.tensor([10]), {"temperature": 0.0}, "temperature must be > 0, got 0.0"),
+    ],
+)
 def test_modified_beam_search_rejects_bad_inputs(x, lens, kwargs, match):
     # Invariant: malformed batches and settings fail up front, naming what was found.
     with pytest.raises(ValueError, match=f"modified_beam_search: {match}"):
         transducer.modified_beam_search(_direct_head(5), x, lens, **kwargs)
 
 
-@pytest.mark.parametrize("x, lens, kwargs, match", BAD_INPUTS + [
-    (_X, torch.tensor([10]), {"max_sym_per_frame": 0}, "max_sym_per_frame must be >= 1, got 0"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "x, lens, kwargs, match",
+    BAD_INPUTS
+    + [
+        (_X, torch.tensor([10]), {"max_sym_per_frame": 0}, "max_sym_per_frame must be >= 1, got 0"),
+    ],
+)
 def test_greedy_search_rejects_bad_inputs(x, lens, kwargs, match):
     # Invariant: as for beam search.
     with pytest.raises(ValueError, match=f"greedy_search: {match}"):

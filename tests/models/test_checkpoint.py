@@ -95,8 +95,10 @@ def test_hf_sharded_weights(tmp_path, original):
     state = hf_state_dict(original)
     (path / "model.safetensors").unlink()
     keys = list(state)
-    shards = {"model-00001-of-00002.safetensors": keys[: len(keys) // 2],
-              "model-00002-of-00002.safetensors": keys[len(keys) // 2 :]}  # fmt: skip
+    shards = {
+        "model-00001-of-00002.safetensors": keys[: len(keys) // 2],
+        "model-00002-of-00002.safetensors": keys[len(keys) // 2 :],
+    }
     weight_map = {}
     for name, part in shards.items():
         write_safetensors({k: state[k] for k in part}, path / name)
@@ -211,18 +213,26 @@ def test_errors_name_the_file_and_the_problem(tmp_path, original):
     [
         (lambda c: c["cfg"]["model"].update(_name="hubert"), "'hubert' is not wav2vec 2.0"),
         (lambda c: c["cfg"]["model"].update(_name="transformer_lm"), "'transformer_lm' is not"),
-        (lambda c: c["model"].pop("encoder.layers.1.fc1.weight"),
-         r"missing from the checkpoint: \['encoder.layers.1.fc1.weight'\]"),
-        (lambda c: c["model"].update({"encoder.layers.0.extra.weight": torch.zeros(1)}),
-         r"unexpected key\(s\).*encoder.layers.0.extra.weight"),
-        (lambda c: c["cfg"]["model"].update(encoder_layers=3),
-         r"missing from the checkpoint: \['encoder.layers.2"),
+        (
+            lambda c: c["model"].pop("encoder.layers.1.fc1.weight"),
+            r"missing from the checkpoint: \['encoder.layers.1.fc1.weight'\]",
+        ),
+        (
+            lambda c: c["model"].update({"encoder.layers.0.extra.weight": torch.zeros(1)}),
+            r"unexpected key\(s\).*encoder.layers.0.extra.weight",
+        ),
+        (
+            lambda c: c["cfg"]["model"].update(encoder_layers=3),
+            r"missing from the checkpoint: \['encoder.layers.2",
+        ),
         (lambda c: c["cfg"]["model"].update(encoder_layers=1), "layers this config does not have"),
-        (lambda c: c["cfg"]["model"].update(encoder_ffn_embed_dim=48),
-         r"encoder.layers.0.fc1.weight has shape \(64, 32\), the config implies \(48, 32\)"),
+        (
+            lambda c: c["cfg"]["model"].update(encoder_ffn_embed_dim=48),
+            r"encoder.layers.0.fc1.weight has shape \(64, 32\), the config implies \(48, 32\)",
+        ),
         (lambda c: c["cfg"]["model"].update(layer_type="conformer"), "layer_type 'conformer'"),
     ],
-)  # fmt: skip
+)
 def test_fairseq_wrong_architecture_or_keys(tmp_path, original, change, match):
     path = _fairseq_like(tmp_path, original, change=change)
     with pytest.raises(CheckpointError, match=match) as err:

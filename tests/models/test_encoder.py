@@ -174,8 +174,11 @@ def test_activation_checkpointing_gives_the_same_gradients():
 
 
 def test_presets_have_the_papers_dimensions():
-    expected = {"xlsr_300m": (24, 1024, 4096, 16), "xlsr_1b": (48, 1280, 5120, 16),
-                "xlsr_2b": (48, 1920, 7680, 16)}  # fmt: skip
+    expected = {
+        "xlsr_300m": (24, 1024, 4096, 16),
+        "xlsr_1b": (48, 1280, 5120, 16),
+        "xlsr_2b": (48, 1920, 7680, 16),
+    }
     for name, dims in expected.items():
         c = preset(name)
         assert (c.num_layers, c.embed_dim, c.ffn_dim, c.num_heads) == dims

@@ -47,13 +47,22 @@ def check_against_oracle(ours, oracle_padded, oracle_alone, mode):
 def test_parity_with_transformers(tmp_path, layer_norm_first, mode):
     transformers = pytest.importorskip("transformers", reason="transformers: modern lane only")
     hf_cfg = transformers.Wav2Vec2Config(
-        hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-        conv_dim=[32] * 7, conv_bias=mode == "layer_norm",
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        conv_dim=[32] * 7,
+        conv_bias=mode == "layer_norm",
         feat_extract_norm="layer" if mode == "layer_norm" else "group",
-        do_stable_layer_norm=layer_norm_first, num_conv_pos_embeddings=8,
-        num_conv_pos_embedding_groups=4, hidden_dropout=0.0, attention_dropout=0.0,
-        activation_dropout=0.0, feat_proj_dropout=0.0, layerdrop=0.0,
-    )  # fmt: skip
+        do_stable_layer_norm=layer_norm_first,
+        num_conv_pos_embeddings=8,
+        num_conv_pos_embedding_groups=4,
+        hidden_dropout=0.0,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+        feat_proj_dropout=0.0,
+        layerdrop=0.0,
+    )
     torch.manual_seed(0)
     hf = transformers.Wav2Vec2Model(hf_cfg)
     with torch.no_grad():  # make LayerNorm gains and biases random too

@@ -17,8 +17,12 @@ from xlsr.models.transducer import (
 from xlsr.testing.checkpoints import padded_batch, random_encoder, tiny_config
 
 V = 8
-DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="no CUDA device"))]  # fmt: skip
+DEVICES = [
+    "cpu",
+    pytest.param(
+        "cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+    ),
+]
 
 
 def model(seed: int = 0, **kw) -> TransducerModel:
@@ -118,8 +122,11 @@ def test_empty_batch_gives_a_zero_loss_with_a_graph():
     # the model still runs (on silence, no tokens), so DDP ranks stay in step: needs k2
     pytest.importorskip("k2", reason="k2: k2 lane only")
     m = model()
-    batch = {"waveforms": torch.zeros(0, 0), "lengths": torch.zeros(0, dtype=torch.long),
-             "supervisions": {"targets": []}}  # fmt: skip
+    batch = {
+        "waveforms": torch.zeros(0, 0),
+        "lengths": torch.zeros(0, dtype=torch.long),
+        "supervisions": {"targets": []},
+    }
     loss, info = compute_transducer_loss(m, batch)
     loss.backward()
     assert float(loss.detach()) == 0.0 and info["utterances"] == 0.0
@@ -148,8 +155,9 @@ def test_pruned_loss_with_a_wide_range_equals_the_full_loss(reference, device):
     else:
         ta = pytest.importorskip("torchaudio", reason="torchaudio: k2 lane only")
         # torchaudio takes raw logits (log_softmax inside) and int32 targets and lengths
-        full = ta.functional.rnnt_loss(logits, y.int(), frames.int(), lens.int(), blank=0,
-                                       reduction="none")  # fmt: skip
+        full = ta.functional.rnnt_loss(
+            logits, y.int(), frames.int(), lens.int(), blank=0, reduction="none"
+        )
     torch.testing.assert_close(pruned, full, rtol=1e-4, atol=1e-4)
 
 
@@ -181,7 +189,9 @@ def test_an_utterance_costs_the_same_alone_and_in_a_padded_batch():
     s_scale, p_scale = m.loss_scales()
     assert info["simple_loss"] == pytest.approx(float(simple.sum()), rel=1e-5)
     assert info["pruned_loss"] == pytest.approx(float(pruned.sum()), rel=1e-5)
-    assert float(loss) == pytest.approx(s_scale * info["simple_loss"] + p_scale * info["pruned_loss"], rel=1e-5)  # fmt: skip
+    assert float(loss) == pytest.approx(
+        s_scale * info["simple_loss"] + p_scale * info["pruned_loss"], rel=1e-5
+    )
 
 
 def test_infeasible_utterances_are_dropped_and_counted():
@@ -209,9 +219,14 @@ def test_gradients_reach_encoder_decoder_joiner_and_ctc():
     loss, info = m.loss(enc, frames, targets)
     assert info["ctc_loss"] > 0 and info["utterances"] == 3
     loss.backward()
-    parts = {"encoder": m.encoder, "decoder": m.decoder, "joiner": m.joiner,
-             "simple_am_proj": m.simple_am_proj, "simple_lm_proj": m.simple_lm_proj,
-             "ctc_output": m.ctc_output}  # fmt: skip
+    parts = {
+        "encoder": m.encoder,
+        "decoder": m.decoder,
+        "joiner": m.joiner,
+        "simple_am_proj": m.simple_am_proj,
+        "simple_lm_proj": m.simple_lm_proj,
+        "ctc_output": m.ctc_output,
+    }
     for name, part in parts.items():
         grads = [p.grad for p in part.parameters() if p.grad is not None]
         assert grads, name
@@ -271,12 +286,22 @@ def _ddp_worker(rank, world, tmp, port):
     from tests.train.test_trainer import config
     from xlsr.train.trainer import Trainer
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world),
-                      RANK=str(rank), LOCAL_RANK=str(rank))  # fmt: skip
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        WORLD_SIZE=str(world),
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+    )
     torch.set_num_threads(1)
     m = model().train()
-    Trainer(m, config(tmp, max_update=3, exp_dir=f"{tmp}/ddp"), compute_transducer_loss,
-            ddp_batches()[rank::world], None).fit()  # fmt: skip
+    Trainer(
+        m,
+        config(tmp, max_update=3, exp_dir=f"{tmp}/ddp"),
+        compute_transducer_loss,
+        ddp_batches()[rank::world],
+        None,
+    ).fit()
     torch.save(m.state_dict(), f"{tmp}/rank{rank}.pt")
     dist.destroy_process_group()
 
@@ -299,8 +324,13 @@ def test_two_process_ddp_training_equals_one_process(tmp_path):
 
     spawn_two(_ddp_worker, tmp_path)
     single = model().train()
-    Trainer(single, config(tmp_path / "one", max_update=3, update_freq=2),
-            compute_transducer_loss, ddp_batches(), None).fit()  # fmt: skip
+    Trainer(
+        single,
+        config(tmp_path / "one", max_update=3, update_freq=2),
+        compute_transducer_loss,
+        ddp_batches(),
+        None,
+    ).fit()
     assert_ranks_equal_single(tmp_path, single)
 
 

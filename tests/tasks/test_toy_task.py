@@ -81,8 +81,12 @@ class ToyTask(Task):
         rows = [{"id": it["id"], "ref": it["ref"], "hyp": it["hyp"]} for it in items]
         (out / f"hyps-{test_set}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
         wrong = sum(r["ref"] != r["hyp"] for r in rows)
-        score = {"error": 100.0 * wrong / len(rows), "accuracy": 100.0 - 100.0 * wrong / len(rows),
-                 "n": len(rows), "utts": len(rows)}  # fmt: skip
+        score = {
+            "error": 100.0 * wrong / len(rows),
+            "accuracy": 100.0 - 100.0 * wrong / len(rows),
+            "n": len(rows),
+            "utts": len(rows),
+        }
         (out / f"score-{test_set}.json").write_text(json.dumps(score))
         return score
 
@@ -110,12 +114,36 @@ def test_the_generic_entry_point_trains_the_toy_task(tmp_path):
     cuts = make_tiny_cutset(tmp_path / "audio", n=6, durations=[1.0] * 6)
     cuts.to_file(tmp_path / "cuts.jsonl.gz")
     (tmp_path / "lang").mkdir()
-    args = ["--lang-dir", str(tmp_path / "lang"), "--train-cuts", str(tmp_path / "cuts.jsonl.gz"),
-            "--exp-dir", str(tmp_path / "exp"), "--encoder-preset", "xlsr_tiny",
-            "--update-freq", "1", "--freeze-finetune-updates", "0", "--data-max-duration", "2.5",
-            "--data-min-cut-duration", "0.5", "--data-max-cut-duration", "2.0",
-            "--save-every-n", "0", "--tensorboard", "false"]  # fmt: skip
-    assert train_bin.main(["--task", "toy_is_english", "--toy-num-classes", "2", "--max-update", "2", *args]) == 0  # fmt: skip
+    args = [
+        "--lang-dir",
+        str(tmp_path / "lang"),
+        "--train-cuts",
+        str(tmp_path / "cuts.jsonl.gz"),
+        "--exp-dir",
+        str(tmp_path / "exp"),
+        "--encoder-preset",
+        "xlsr_tiny",
+        "--update-freq",
+        "1",
+        "--freeze-finetune-updates",
+        "0",
+        "--data-max-duration",
+        "2.5",
+        "--data-min-cut-duration",
+        "0.5",
+        "--data-max-cut-duration",
+        "2.0",
+        "--save-every-n",
+        "0",
+        "--tensorboard",
+        "false",
+    ]
+    assert (
+        train_bin.main(
+            ["--task", "toy_is_english", "--toy-num-classes", "2", "--max-update", "2", *args]
+        )
+        == 0
+    )
     state = ckpt.load_checkpoint(tmp_path / "exp" / "checkpoint-2.pt")
     assert (
         state["config"]["task"] == "toy_is_english" and state["config"]["toy"]["num_classes"] == 2
@@ -124,8 +152,18 @@ def test_the_generic_entry_point_trains_the_toy_task(tmp_path):
     assert train_bin.main(["--max-update", "3", *args]) == 0  # the task from config.yaml
     assert ckpt.load_checkpoint(tmp_path / "exp" / "checkpoint-3.pt")["trainer"]["update"] == 3
     # ... and decodes through xlsr.bin.decode, the task again from config.yaml
-    rc = decode_bin.main(["--exp-dir", str(tmp_path / "exp"), "--lang-dir", str(tmp_path / "lang"),
-                          "--cuts", str(tmp_path / "cuts.jsonl.gz"), "--test-set", "toy"])  # fmt: skip
+    rc = decode_bin.main(
+        [
+            "--exp-dir",
+            str(tmp_path / "exp"),
+            "--lang-dir",
+            str(tmp_path / "lang"),
+            "--cuts",
+            str(tmp_path / "cuts.jsonl.gz"),
+            "--test-set",
+            "toy",
+        ]
+    )
     assert rc == 0
     hyps = (tmp_path / "exp" / "decode" / "argmax" / "hyps-toy.jsonl").read_text().splitlines()
     assert len(hyps) == 6 and all(json.loads(h)["hyp"] in ("0", "1") for h in hyps)

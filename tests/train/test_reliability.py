@@ -36,17 +36,35 @@ def make_model(seed):
 
 
 def loaders(cuts, workers):
-    cfg = DataConfig(max_duration=1.6, min_cut_duration=0.1, max_cut_duration=1.6,
-                     num_buckets=2, num_workers=workers, seed=5)  # fmt: skip
+    cfg = DataConfig(
+        max_duration=1.6,
+        min_cut_duration=0.1,
+        max_cut_duration=1.6,
+        num_buckets=2,
+        num_workers=workers,
+        seed=5,
+    )
     train, sampler = make_dataloader(cuts, cfg, True, target_fn=TokenTargets(char_ids))
     valid, _ = make_dataloader(cuts.subset(first=3), cfg, False, target_fn=TokenTargets(char_ids))
     return train, sampler, valid
 
 
 def config(exp_dir, **kw):
-    base = dict(exp_dir=str(exp_dir), max_update=10, lr=1e-3, update_freq=1, max_epochs=100,
-                freeze_finetune_updates=0, log_interval=1, save_every_n=4, keep_last_n=0,
-                average_period=1, valid_interval=3, tensorboard=False, seed=1)  # fmt: skip
+    base = dict(
+        exp_dir=str(exp_dir),
+        max_update=10,
+        lr=1e-3,
+        update_freq=1,
+        max_epochs=100,
+        freeze_finetune_updates=0,
+        log_interval=1,
+        save_every_n=4,
+        keep_last_n=0,
+        average_period=1,
+        valid_interval=3,
+        tensorboard=False,
+        seed=1,
+    )
     return TrainConfig(**{**base, **kw})
 
 

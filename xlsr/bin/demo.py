@@ -68,8 +68,13 @@ def main(argv: Optional[List[str]] = None) -> int:
             err = ((hidden - ref).abs().max() / ref.abs().max()).item()
             logger.info(
                 "%-11s %s -> hidden %s, %d frames, rel. diff %.1e, %.1fx real time",
-                name, path, tuple(hidden.shape), int(frames[0]), err, args.seconds / elapsed,
-            )  # fmt: skip
+                name,
+                path,
+                tuple(hidden.shape),
+                int(frames[0]),
+                err,
+                args.seconds / elapsed,
+            )
             if err > 1e-4:
                 logger.error("%s disagrees with the original encoder (rel. diff %.2e)", name, err)
                 return 1

@@ -35,7 +35,9 @@ def check_batch(method: str, x: Tensor, lengths, names: Tuple[str, str, str]) ->
             f"{method}: {len_name} must be (batch,) = ({x.shape[0]},), got {tuple(lengths.shape)}"
         )
     if lengths.dtype.is_floating_point or lengths.dtype == torch.bool:
-        raise ValueError(f"{method}: {len_name} must hold integer frame counts, got {lengths.dtype}")  # fmt: skip
+        raise ValueError(
+            f"{method}: {len_name} must hold integer frame counts, got {lengths.dtype}"
+        )
     frames = x.shape[1]
     if lengths.numel() and (lengths.min() < 1 or lengths.max() > frames):
         raise ValueError(
@@ -69,9 +71,13 @@ def k2_lattice(graph, log_probs: Tensor, lengths: Tensor, cfg: Optional[SearchCo
     order = torch.argsort(segments[:, 2], descending=True)  # k2 wants decreasing durations
     dense = k2.DenseFsaVec(log_probs, segments[order])
     lattice = k2.intersect_dense_pruned(
-        graph, dense, cfg.search_beam, cfg.output_beam, cfg.min_active_states,
+        graph,
+        dense,
+        cfg.search_beam,
+        cfg.output_beam,
+        cfg.min_active_states,
         cfg.max_active_states,
-    )  # fmt: skip
+    )
     return lattice, order
 
 
@@ -102,8 +108,12 @@ def best_path_words(lattice, order: Tensor, ids: str = "aux_labels") -> List[Lis
     return restore_order(path_ids(best, getattr(best, ids)), order)
 
 
-def kaldi_best_path(fst_or_path: Union[str, object], log_probs: np.ndarray, beam: float = 20.0,
-                    max_active: int = 10000) -> List[int]:  # fmt: skip
+def kaldi_best_path(
+    fst_or_path: Union[str, object],
+    log_probs: np.ndarray,
+    beam: float = 20.0,
+    max_active: int = 10000,
+) -> List[int]:
     """Word ids of the best path of one utterance through an OpenFst HLG (kaldi-decoder).
 
     Args:

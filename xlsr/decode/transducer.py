@@ -134,9 +134,12 @@ def _logaddexp(a: float, b: float) -> float:
 
 
 def _beam_step(
-    model: nn.Module, enc_t: Tensor, beams: List[Dict[TokenSeq, float]], beam: int,
+    model: nn.Module,
+    enc_t: Tensor,
+    beams: List[Dict[TokenSeq, float]],
+    beam: int,
     temperature: float,
-) -> List[Dict[TokenSeq, float]]:  # fmt: skip
+) -> List[Dict[TokenSeq, float]]:
     """One frame of modified beam search for the utterances of ``beams``.
 
     Args:
@@ -291,14 +294,18 @@ def fast_beam_search_lattice(
     lens = _check_inputs(method, model, encoder_out, encoder_out_lens)
     graph = trivial_graph(model, encoder_out.device) if decoding_graph is None else decoding_graph
     _check_graph(method, graph, model, encoder_out)
-    _check_positive(method, beam=beam, max_states=max_states, max_contexts=max_contexts,
-                    temperature=temperature)  # fmt: skip
+    _check_positive(
+        method, beam=beam, max_states=max_states, max_contexts=max_contexts, temperature=temperature
+    )
     if lens.numel() == 0:
         raise ValueError(f"{method}: the batch is empty")
     config = k2.RnntDecodingConfig(
-        vocab_size=model.decoder.vocab_size, decoder_history_len=model.decoder.context_size,
-        beam=float(beam), max_states=int(max_states), max_contexts=int(max_contexts),
-    )  # fmt: skip
+        vocab_size=model.decoder.vocab_size,
+        decoder_history_len=model.decoder.context_size,
+        beam=float(beam),
+        max_states=int(max_states),
+        max_contexts=int(max_contexts),
+    )
     streams = k2.RnntDecodingStreams([k2.RnntDecodingStream(graph) for _ in lens], config)
     enc = model.joiner.encoder_proj(encoder_out)
     for t in range(int(lens.max())):
@@ -338,9 +345,16 @@ def fast_beam_search_one_best(
     """
 
     lattice = fast_beam_search_lattice(
-        model, decoding_graph, encoder_out, encoder_out_lens, beam, max_states, max_contexts,
-        temperature, allow_partial,
-    )  # fmt: skip
+        model,
+        decoding_graph,
+        encoder_out,
+        encoder_out_lens,
+        beam,
+        max_states,
+        max_contexts,
+        temperature,
+        allow_partial,
+    )
     return best_path_words(lattice, torch.arange(lattice.shape[0]), "labels")
 
 
@@ -407,9 +421,16 @@ def fast_beam_search_nbest_LG(
     graph = LG.clone()
     graph.scores = LG.scores * ngram_lm_scale
     lattice = fast_beam_search_lattice(
-        model, graph, encoder_out, encoder_out_lens, beam, max_states, max_contexts,
-        temperature, allow_partial,
-    )  # fmt: skip
+        model,
+        graph,
+        encoder_out,
+        encoder_out_lens,
+        beam,
+        max_states,
+        max_contexts,
+        temperature,
+        allow_partial,
+    )
     lattice = k2.connect(lattice)  # dead ends out; a lattice without paths becomes empty
     seqs = sample_word_seqs(lattice, num_paths, nbest_scale)
     if not any(seqs):

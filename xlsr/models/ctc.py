@@ -46,8 +46,9 @@ class CtcModel(TaskModel):
         self.output = nn.Linear(encoder.output_dim, cfg.vocab_size)
         self._compiler = None
 
-    def forward(self, waveforms: Tensor, lengths: Tensor,
-                targets: Optional[Sequence[Sequence[int]]] = None):  # fmt: skip
+    def forward(
+        self, waveforms: Tensor, lengths: Tensor, targets: Optional[Sequence[Sequence[int]]] = None
+    ):
         """Log-posteriors, or with ``targets`` the loss.
 
         Args:
@@ -105,9 +106,14 @@ def torch_ctc_loss(log_probs: Tensor, frames: Tensor, targets) -> Tensor:
     flat = torch.tensor([t for ts in targets for t in ts], dtype=torch.long)
     target_lengths = torch.tensor([len(t) for t in targets], dtype=torch.long)
     return F.ctc_loss(
-        log_probs.transpose(0, 1), flat.to(log_probs.device), frames.cpu(), target_lengths,
-        blank=0, reduction="none", zero_infinity=False,
-    )  # fmt: skip
+        log_probs.transpose(0, 1),
+        flat.to(log_probs.device),
+        frames.cpu(),
+        target_lengths,
+        blank=0,
+        reduction="none",
+        zero_infinity=False,
+    )
 
 
 def k2_ctc_loss(log_probs: Tensor, frames: Tensor, targets, compiler, output_beam: float):

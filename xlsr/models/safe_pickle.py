@@ -22,9 +22,23 @@ STAND_IN_MODULES = ("fairseq", "omegaconf", "hydra")
 #: Modules whose classes load normally.
 ALLOWED_MODULES = ("torch", "numpy", "collections", "argparse", "_codecs", "copyreg", "enum")
 ALLOWED_BUILTINS = {
-    "dict", "list", "tuple", "set", "frozenset", "int", "float", "bool", "str", "bytes",
-    "bytearray", "complex", "slice", "range", "object", "getattr",
-}  # fmt: skip
+    "dict",
+    "list",
+    "tuple",
+    "set",
+    "frozenset",
+    "int",
+    "float",
+    "bool",
+    "str",
+    "bytes",
+    "bytearray",
+    "complex",
+    "slice",
+    "range",
+    "object",
+    "getattr",
+}
 
 
 class StandIn:
@@ -102,8 +116,9 @@ def torch_load(path: Path) -> Any:
     ``weights_only`` is set, so there we call its zip / legacy readers ourselves.
     """
     if int(torch.__version__.split(".")[0]) >= 2:
-        return torch.load(str(path), map_location="cpu", pickle_module=_PickleModule,
-                          weights_only=False)  # fmt: skip
+        return torch.load(
+            str(path), map_location="cpu", pickle_module=_PickleModule, weights_only=False
+        )
     from torch import serialization as ser
 
     with open(path, "rb") as f:

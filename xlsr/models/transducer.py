@@ -213,16 +213,20 @@ class TransducerModel(TaskModel):
             raise ValueError(f"encoder_out must be (B, T, D), got {tuple(encoder_out.shape)}")
         b, t = encoder_out.shape[:2]
         if frames.shape != (b,):
-            raise ValueError(f"frames must be ({b},) for encoder_out {tuple(encoder_out.shape)}, "
-                             f"got {tuple(frames.shape)}")  # fmt: skip
+            raise ValueError(
+                f"frames must be ({b},) for encoder_out {tuple(encoder_out.shape)}, "
+                f"got {tuple(frames.shape)}"
+            )
         if len(targets) != b:
             raise ValueError(f"{len(targets)} targets for a batch of {b}")
         if b and int(frames.max()) > t:
             raise ValueError(f"frames up to {int(frames.max())} for encoder_out of {t} frames")
         bad = [tok for ts in targets for tok in ts if not 0 < tok < self.cfg.vocab_size]
         if bad:
-            raise ValueError(f"target ids must be in 1..{self.cfg.vocab_size - 1} (0 is the "
-                             f"blank), found {sorted(set(bad))[:5]}")  # fmt: skip
+            raise ValueError(
+                f"target ids must be in 1..{self.cfg.vocab_size - 1} (0 is the "
+                f"blank), found {sorted(set(bad))[:5]}"
+            )
 
     def _combine(
         self, parts: Dict[str, Tensor], encoder_out: Tensor, frames: Tensor, targets: Targets
@@ -230,8 +234,11 @@ class TransducerModel(TaskModel):
         """Weights the per-utterance losses (B,) and drops the non-finite utterances."""
         b = len(targets)
         simple_scale, pruned_scale = self.loss_scales()
-        scales = {"simple_loss": simple_scale, "pruned_loss": pruned_scale,
-                  "ctc_loss": self.cfg.ctc_loss_scale}  # fmt: skip
+        scales = {
+            "simple_loss": simple_scale,
+            "pruned_loss": pruned_scale,
+            "ctc_loss": self.cfg.ctc_loss_scale,
+        }
         finite = torch.zeros(b, dtype=torch.bool)
         if parts:
             per_utt = sum(scales[k] * v for k, v in parts.items())
@@ -290,10 +297,14 @@ class TransducerModel(TaskModel):
             simple, (px_grad, py_grad) = k2.rnnt_loss_smoothed(
                 lm=self.simple_lm_proj(decoder_out).float(),
                 am=self.simple_am_proj(encoder_out).float(),
-                symbols=y, termination_symbol=blank, lm_only_scale=self.cfg.lm_scale,
-                am_only_scale=self.cfg.am_scale, boundary=boundary, reduction="none",
+                symbols=y,
+                termination_symbol=blank,
+                lm_only_scale=self.cfg.lm_scale,
+                am_only_scale=self.cfg.am_scale,
+                boundary=boundary,
+                reduction="none",
                 return_grad=True,
-            )  # fmt: skip
+            )
         ranges = k2.get_rnnt_prune_ranges(px_grad, py_grad, boundary, self.cfg.prune_range)
         am_pruned, lm_pruned = k2.do_rnnt_pruning(  # (B, T, prune_range, joiner_dim) each
             self.joiner.encoder_proj(encoder_out), self.joiner.decoder_proj(decoder_out), ranges
@@ -301,9 +312,13 @@ class TransducerModel(TaskModel):
         logits = self.joiner(am_pruned, lm_pruned, project_input=False)
         with torch.autocast(device.type, enabled=False):
             pruned = k2.rnnt_loss_pruned(
-                logits=logits.float(), symbols=y, ranges=ranges, termination_symbol=blank,
-                boundary=boundary, reduction="none",
-            )  # fmt: skip
+                logits=logits.float(),
+                symbols=y,
+                ranges=ranges,
+                termination_symbol=blank,
+                boundary=boundary,
+                reduction="none",
+            )
         return simple, pruned
 
     def _ctc_loss(self, encoder_out: Tensor, frames: Tensor, targets: Targets) -> Tensor:
@@ -312,9 +327,14 @@ class TransducerModel(TaskModel):
         flat = torch.tensor([t for ts in targets for t in ts], dtype=torch.long)
         target_lengths = torch.tensor([len(t) for t in targets], dtype=torch.long)
         return F.ctc_loss(
-            log_probs.transpose(0, 1), flat.to(log_probs.device), frames.cpu(), target_lengths,
-            blank=self.blank_id, reduction="none", zero_infinity=True,
-        )  # fmt: skip
+            log_probs.transpose(0, 1),
+            flat.to(log_probs.device),
+            frames.cpu(),
+            target_lengths,
+            blank=self.blank_id,
+            reduction="none",
+            zero_infinity=True,
+        )
 
 
 #: The trainer's loss_fn for the transducer (the same for every ASR head).

@@ -49,8 +49,13 @@ class AsrTask(Task):
     def check_lang(self, lang_dir: Pathlike, cfg, run_config, source: str) -> None:
         from xlsr.tasks.decoding import check_lang_dir
 
-        check_lang_dir(lang_dir, cfg.vocab_size, source, run_config.get("tokens_hash"),
-                       run_config.get("lang_dir"))  # fmt: skip
+        check_lang_dir(
+            lang_dir,
+            cfg.vocab_size,
+            source,
+            run_config.get("tokens_hash"),
+            run_config.get("lang_dir"),
+        )
 
     def reference(self, lang_dir: Pathlike):
         from xlsr.data.dataset import cut_text

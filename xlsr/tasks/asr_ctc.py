@@ -209,8 +209,12 @@ class AsrCtcTask(AsrTask):
             from xlsr.graph.lexicon import symbol_table
 
             first = symbol_table(lang.words)["#0"]
-            logger.info("rescoring with %s (%d-gram; HLG from the %d-gram)", lang.rescore_G,
-                        lang.rescore_order, lang.first_pass_order)  # fmt: skip
+            logger.info(
+                "rescoring with %s (%d-gram; HLG from the %d-gram)",
+                lang.rescore_G,
+                lang.rescore_order,
+                lang.first_pass_order,
+            )
             ctx["G_rescore"] = prepare_rescoring_G(load_fsa(lang.rescore_G), first)
         return ctx
 

@@ -146,7 +146,9 @@ def register(task: Task) -> Task:
     if not task.name:
         raise ValueError(f"{type(task).__name__}: a task needs a name")
     if task.name in _REGISTRY and type(_REGISTRY[task.name]) is not type(task):
-        raise ValueError(f"task {task.name!r} is already registered ({type(_REGISTRY[task.name]).__name__})")  # fmt: skip
+        raise ValueError(
+            f"task {task.name!r} is already registered ({type(_REGISTRY[task.name]).__name__})"
+        )
     _REGISTRY[task.name] = task
     return task
 

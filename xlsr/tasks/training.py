@@ -47,10 +47,15 @@ class EncoderOverrides:
 def parse_args(argv: Optional[List[str]], task: Task, description: str) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--task", default=task.name, choices=task_names(), help="the task to train")
-    p.add_argument("--config", default=None,
-                   help=f"YAML with train/data/{task.section}/encoder sections")  # fmt: skip
-    p.add_argument("--lang-dir", required=True, type=existing_dir,
-                   help="lang dir with tokenizer/ and tokens.txt")  # fmt: skip
+    p.add_argument(
+        "--config", default=None, help=f"YAML with train/data/{task.section}/encoder sections"
+    )
+    p.add_argument(
+        "--lang-dir",
+        required=True,
+        type=existing_dir,
+        help="lang dir with tokenizer/ and tokens.txt",
+    )
     p.add_argument("--train-cuts", required=True, type=existing_file)
     p.add_argument("--valid-cuts", default=None, type=existing_file)
     p.add_argument("--xlsr-checkpoint", default=None, help="fairseq/HF/our encoder to fine-tune")
@@ -68,16 +73,18 @@ def build_encoder(args, overrides: dict) -> XLSREncoder:
     return XLSREncoder(preset(args.encoder_preset, **overrides))
 
 
-def make_loader(path, data_cfg: DataConfig, task: Task, targets, enc_cfg: EncoderConfig,
-                train: bool):  # fmt: skip
+def make_loader(
+    path, data_cfg: DataConfig, task: Task, targets, enc_cfg: EncoderConfig, train: bool
+):
     """Loader and sampler of a manifest: the task's text checks (ASR: unknown symbols), cuts
     filtered by duration and, for CTC, feasibility; an error when nothing is left."""
     from lhotse import load_manifest_lazy
 
     cuts = task.check_cuts(load_manifest_lazy(path), targets, data_cfg, str(path))
     encode = task.feasibility_encode(targets) if task.ctc_feasible else None
-    kept, dropped = filter_cuts(cuts, data_cfg, encode=encode, conv_layers=enc_cfg.conv_layers,
-                                train=train)  # fmt: skip
+    kept, dropped = filter_cuts(
+        cuts, data_cfg, encode=encode, conv_layers=enc_cfg.conv_layers, train=train
+    )
     if len(kept) == 0:
         raise ValueError(
             f"{path}: no usable cuts (dropped: {dict(dropped) or 'the manifest is empty'}); "
@@ -91,13 +98,28 @@ def _differences(old: dict, new: dict, task: Task) -> List[Tuple[str, Any, Any]]
     from xlsr.models.checkpoint import ARCH_FIELDS
 
     pairs = [("task (--task)", task_of_run(old), new["task"])]
-    pairs += [(f"encoder {f} (--encoder-preset / --xlsr-checkpoint)",
-               old.get("encoder", {}).get(f), new["encoder"][f]) for f in sorted(ARCH_FIELDS)]  # fmt: skip
+    pairs += [
+        (
+            f"encoder {f} (--encoder-preset / --xlsr-checkpoint)",
+            old.get("encoder", {}).get(f),
+            new["encoder"][f],
+        )
+        for f in sorted(ARCH_FIELDS)
+    ]
     if task_of_run(old) == new["task"]:
-        pairs += [(f"{task.section} {f}" + (" (the lang dir's tokens.txt)" if f == "vocab_size" else ""),
-                   old.get(task.section, {}).get(f), new[task.section][f]) for f in task.arch_fields]  # fmt: skip
+        pairs += [
+            (
+                f"{task.section} {f}"
+                + (" (the lang dir's tokens.txt)" if f == "vocab_size" else ""),
+                old.get(task.section, {}).get(f),
+                new[task.section][f],
+            )
+            for f in task.arch_fields
+        ]
     if old.get("tokens_hash") is not None:
-        pairs.append(("token table (--lang-dir tokens.txt hash)", old["tokens_hash"], new["tokens_hash"]))  # fmt: skip
+        pairs.append(
+            ("token table (--lang-dir tokens.txt hash)", old["tokens_hash"], new["tokens_hash"])
+        )
     return [(what, a, b) for what, a, b in pairs if C.to_plain(a) != C.to_plain(b)]
 
 
@@ -105,7 +127,9 @@ def check_resumable(exp_dir: Path, run_config: dict, task: Task) -> None:
     """Refuses, before anything is written, options that cannot resume ``exp_dir``'s
     checkpoints (another architecture, head or token table), naming each and both values."""
     config_path = exp_dir / "config.yaml"
-    has_ckpt = ckpt.list_checkpoints(exp_dir, "checkpoint") or ckpt.list_checkpoints(exp_dir, "epoch")  # fmt: skip
+    has_ckpt = ckpt.list_checkpoints(exp_dir, "checkpoint") or ckpt.list_checkpoints(
+        exp_dir, "epoch"
+    )
     if not has_ckpt or not config_path.exists():
         return
     diffs = _differences(C.load_yaml(config_path), run_config, task)
@@ -133,30 +157,37 @@ def train_main(argv: Optional[List[str]], task: Task, description: str) -> int:
     try:
         targets = task.targets(args.lang_dir)
     except (FileNotFoundError, ValueError) as e:
-        raise SystemExit(f"--lang-dir {args.lang_dir}: {e} (build it with the recipe's stage 2)") from e  # fmt: skip
+        raise SystemExit(
+            f"--lang-dir {args.lang_dir}: {e} (build it with the recipe's stage 2)"
+        ) from e
     base = {**yaml_cfg.get(task.section, {}), **task.lang_values(targets)}
     head_cfg = C.from_args(task.config_cls, args, base, prefix=f"{task.section}_")
     seed_everything(train_cfg.seed)  # the model's initialisation follows --seed too
     encoder = build_encoder(args, overrides)
     model = task.build_model(encoder, head_cfg)
     run_config = {
-        "task": task.name, "head": task.section, "train": train_cfg, "data": data_cfg, task.section: head_cfg,
-        "encoder": encoder.cfg.to_dict(), "lang_dir": str(args.lang_dir),
+        "task": task.name,
+        "head": task.section,
+        "train": train_cfg,
+        "data": data_cfg,
+        task.section: head_cfg,
+        "encoder": encoder.cfg.to_dict(),
+        "lang_dir": str(args.lang_dir),
         "xlsr_checkpoint": args.xlsr_checkpoint,
         **task.run_facts(targets),
-    }  # fmt: skip
+    }
     check_resumable(exp_dir, C.to_plain(run_config), task)  # before config.yaml is rewritten
     if rank == 0:
         C.save_yaml(run_config, exp_dir / "config.yaml")
     n_params = sum(p.numel() for p in model.parameters()) / 1e6
     logger.info("%s model: %.2fM parameters, world size %d", task.name, n_params, world)
     loaders = [
-        make_loader(path, data_cfg, task, targets, encoder.cfg, train)
-        if path else (None, None)
+        make_loader(path, data_cfg, task, targets, encoder.cfg, train) if path else (None, None)
         for path, train in ((args.train_cuts, True), (args.valid_cuts, False))
-    ]  # fmt: skip
+    ]
     (train_loader, sampler), (valid_loader, _) = loaders
-    trainer = Trainer(model, train_cfg, task.loss, train_loader, sampler, valid_loader,
-                      C.to_plain(run_config))  # fmt: skip
+    trainer = Trainer(
+        model, train_cfg, task.loss, train_loader, sampler, valid_loader, C.to_plain(run_config)
+    )
     trainer.fit()
     return 0

@@ -159,17 +159,29 @@ def write_fairseq_checkpoint(
             projection ``w2v_encoder.proj``, the pretraining config in ``w2v_args``.
     """
     model_cfg = fairseq_model_config(enc.cfg)
-    task = {"_name": "audio_pretraining", "normalize": enc.cfg.normalize_waveform,
-            "sample_rate": 16000}  # fmt: skip
+    task = {
+        "_name": "audio_pretraining",
+        "normalize": enc.cfg.normalize_waveform,
+        "sample_rate": 16000,
+    }
     state = fairseq_state_dict(enc, weight_norm)
     if finetuned:
         state = {f"w2v_encoder.w2v_model.{k}": v for k, v in state.items()}
         state["w2v_encoder.proj.weight"] = torch.randn(vocab_size, enc.cfg.embed_dim)
         state["w2v_encoder.proj.bias"] = torch.randn(vocab_size)
-        ft_model = {"_name": "wav2vec_ctc", "apply_mask": True, "mask_prob": 0.75,
-                    "mask_channel_prob": 0.25, "mask_channel_length": 64, "layerdrop": 0.1,
-                    "dropout": 0.0, "activation_dropout": 0.1, "attention_dropout": 0.0,
-                    "feature_grad_mult": 0.0, "w2v_path": "/path/to/xlsr2_300m.pt"}  # fmt: skip
+        ft_model = {
+            "_name": "wav2vec_ctc",
+            "apply_mask": True,
+            "mask_prob": 0.75,
+            "mask_channel_prob": 0.25,
+            "mask_channel_length": 64,
+            "layerdrop": 0.1,
+            "dropout": 0.0,
+            "activation_dropout": 0.1,
+            "attention_dropout": 0.0,
+            "feature_grad_mult": 0.0,
+            "w2v_path": "/path/to/xlsr2_300m.pt",
+        }
         ft_task = {**task, "_name": "audio_finetuning"}
     if style == "cfg":
         if finetuned:
@@ -245,9 +257,11 @@ def hf_config(enc: XLSREncoder, architecture: str = "Wav2Vec2Model", vocab_size:
 
 
 def hf_state_dict(
-    enc: XLSREncoder, architecture: str = "Wav2Vec2Model", weight_norm: str = "g_v",
+    enc: XLSREncoder,
+    architecture: str = "Wav2Vec2Model",
+    weight_norm: str = "g_v",
     vocab_size: int = 12,
-) -> Dict[str, Tensor]:  # fmt: skip
+) -> Dict[str, Tensor]:
     """Our weights under transformers' names for ``architecture``."""
     sd: Dict[str, Tensor] = {}
     for i, block in enumerate(enc.feature_extractor.conv_layers):
@@ -309,16 +323,18 @@ def hf_state_dict(
 
 def write_safetensors(state: Dict[str, Tensor], path: Path) -> None:
     """Writes the safetensors format: u64 header size, JSON header, raw little-endian data."""
-    names = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
-             torch.int64: "I64"}  # fmt: skip
+    names = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.int64: "I64"}
     header: Dict[str, Any] = {}
     chunks = []
     offset = 0
     for key, t in state.items():
         t = t.detach().contiguous().cpu()
         raw = t.view(torch.uint8).numpy().tobytes() if t.numel() else b""
-        header[key] = {"dtype": names[t.dtype], "shape": list(t.shape),
-                       "data_offsets": [offset, offset + len(raw)]}  # fmt: skip
+        header[key] = {
+            "dtype": names[t.dtype],
+            "shape": list(t.shape),
+            "data_offsets": [offset, offset + len(raw)],
+        }
         chunks.append(raw)
         offset += len(raw)
     blob = json.dumps(header).encode()

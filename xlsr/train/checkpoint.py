@@ -49,7 +49,11 @@ def _number(path: Path, prefix: str) -> Optional[int]:
 
 def list_checkpoints(exp_dir: Pathlike, prefix: str = "checkpoint") -> List[Path]:
     """``<prefix>-<n>.pt`` files in ``exp_dir`` sorted by n."""
-    found = [(n, p) for p in Path(exp_dir).glob(f"{prefix}-*.pt") if (n := _number(p, prefix)) is not None]  # fmt: skip
+    found = [
+        (n, p)
+        for p in Path(exp_dir).glob(f"{prefix}-*.pt")
+        if (n := _number(p, prefix)) is not None
+    ]
     return [p for _, p in sorted(found)]
 
 

@@ -76,8 +76,12 @@ def full_model_state(model: nn.Module) -> Dict[str, torch.Tensor]:
     return get_model_state_dict(model, options=_options())
 
 
-def load_full_state(model: nn.Module, optimizer: torch.optim.Optimizer,
-                    model_state: Dict[str, Any], optim_state: Dict[str, Any]) -> None:  # fmt: skip
+def load_full_state(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    model_state: Dict[str, Any],
+    optim_state: Dict[str, Any],
+) -> None:
     """Loads unsharded states (as :func:`full_state` gives them) into the sharded model and
     its optimiser; each rank keeps its shard. Parameters that never had a gradient have no
     optimiser state, so the optimiser part is loaded leniently, the model strictly."""

@@ -89,8 +89,11 @@ def setup_distributed() -> Tuple[int, int, int]:
 
 
 def _rng_state() -> Dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(),
-             "torch": torch.get_rng_state()}  # fmt: skip
+    state = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -123,8 +126,16 @@ class Trainer:
         run_config: the resolved configuration of the whole run, stored in checkpoints.
     """
 
-    def __init__(self, model: nn.Module, cfg: TrainConfig, loss_fn: Callable, train_loader,
-                 sampler, valid_loader=None, run_config: Optional[dict] = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        model: nn.Module,
+        cfg: TrainConfig,
+        loss_fn: Callable,
+        train_loader,
+        sampler,
+        valid_loader=None,
+        run_config: Optional[dict] = None,
+    ) -> None:
         self.cfg, self.loss_fn, self.run_config = cfg, loss_fn, run_config or {}
         self.rank, self.world, local_rank = setup_distributed()
         self.device = self._device(local_rank)
@@ -134,11 +145,15 @@ class Trainer:
         self.fsdp = self.world > 1 and cfg.distributed == "fsdp"
         self.ddp_model = self._wrap(self.model)  # under FSDP the model itself, sharded
         self.optimizer = torch.optim.Adam(
-            self.model.parameters(), lr=cfg.lr, betas=tuple(cfg.adam_betas), eps=cfg.adam_eps,
+            self.model.parameters(),
+            lr=cfg.lr,
+            betas=tuple(cfg.adam_betas),
+            eps=cfg.adam_eps,
             weight_decay=cfg.weight_decay,
-        )  # fmt: skip
-        self.schedule = TriStageSchedule(cfg.lr, cfg.max_update, cfg.phase_ratio,
-                                         cfg.init_lr_scale, cfg.final_lr_scale)  # fmt: skip
+        )
+        self.schedule = TriStageSchedule(
+            cfg.lr, cfg.max_update, cfg.phase_ratio, cfg.init_lr_scale, cfg.final_lr_scale
+        )
         self.scaler = self._grad_scaler()
         self.update, self.epoch, self.nonfinite, self.nonfinite_total = 0, 1, 0, 0
         self.averaged: Optional[Dict[str, torch.Tensor]] = None
@@ -204,7 +219,10 @@ class Trainer:
         if self.fsdp:
             model_optim = fsdp.full_state(self.model, self.optimizer)
         else:
-            model_optim = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}  # fmt: skip
+            model_optim = {
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+            }
         return {
             **model_optim,
             "scaler": self.scaler.state_dict(),
@@ -216,7 +234,7 @@ class Trainer:
                 "nonfinite_total": self.nonfinite_total,
                 "layerdrop_step": self.model.layerdrop_step,
                 "skips": self.skips.state_dict(),
-            },  # fmt: skip
+            },
             "averaged": self.averaged,
             "num_averaged": self.num_averaged,
             "config": self.run_config,
@@ -248,8 +266,12 @@ class Trainer:
         if broken and self.rank == 0:
             for p in broken:
                 p.rename(p.with_name(p.name + ".unreadable"))
-            logger.warning("%s: %d unreadable checkpoint(s) renamed *.pt.unreadable: %s",
-                           self.exp_dir, len(broken), [p.name for p in broken])  # fmt: skip
+            logger.warning(
+                "%s: %d unreadable checkpoint(s) renamed *.pt.unreadable: %s",
+                self.exp_dir,
+                len(broken),
+                [p.name for p in broken],
+            )
         if latest is None:
             logger.warning("no readable checkpoint in %s: starting from scratch", self.exp_dir)
             return False
@@ -263,8 +285,10 @@ class Trainer:
             return
         ckpt.save_atomic(state, self.exp_dir / name)
         if self.averaged is not None:
-            ckpt.save_atomic({"model": self.averaged, "config": self.run_config,
-                              "update": self.update}, self.exp_dir / "averaged.pt")  # fmt: skip
+            ckpt.save_atomic(
+                {"model": self.averaged, "config": self.run_config, "update": self.update},
+                self.exp_dir / "averaged.pt",
+            )
         ckpt.remove_old(self.exp_dir, self.cfg.keep_last_n, "checkpoint")
         logger.info("saved %s", self.exp_dir / name)
 
@@ -274,9 +298,13 @@ class Trainer:
         if not self.resume():  # a resumed run continues its saved RNG streams instead
             seed_everything(self.cfg.seed)
         elif self.update >= self.cfg.max_update:
-            logger.warning("%s is trained to update %d already, beyond max_update %d: nothing "
-                           "to train (use another exp dir for a shorter run)", self.exp_dir,
-                           self.update, self.cfg.max_update)  # fmt: skip
+            logger.warning(
+                "%s is trained to update %d already, beyond max_update %d: nothing "
+                "to train (use another exp dir for a shorter run)",
+                self.exp_dir,
+                self.update,
+                self.cfg.max_update,
+            )
         start = time.time()
         while self.update < self.cfg.max_update and self.epoch <= self.cfg.max_epochs:
             if self.sampler is not None:
@@ -365,8 +393,11 @@ class Trainer:
         if not math.isfinite(grad_norm) or not math.isfinite(info.get("loss", 0.0)):
             self.nonfinite += 1
             self.nonfinite_total += 1
-            logger.warning("update %d: non-finite loss/gradient, skipped (%d in a row)",
-                           self.update, self.nonfinite)  # fmt: skip
+            logger.warning(
+                "update %d: non-finite loss/gradient, skipped (%d in a row)",
+                self.update,
+                self.nonfinite,
+            )
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.update()
             if self.nonfinite > self.cfg.max_nonfinite:
@@ -420,16 +451,30 @@ class Trainer:
         skipped, self.skips.since_log = self.skips.since_log, 0
         logger.info(
             "epoch %d update %d/%d loss %.4f lr %.2e grad_norm %.2f infeasible %d skipped %d "
-            "(epoch %.1f %%) %.1f audio-s/s elapsed %.0fs ETA %.0fs%s", self.epoch, self.update,
-            self.cfg.max_update, loss, lr, grad_norm, int(info.get("infeasible", 0)), skipped,
-            100 * self.skips.fraction, speed, elapsed, eta, frozen,
-        )  # fmt: skip
+            "(epoch %.1f %%) %.1f audio-s/s elapsed %.0fs ETA %.0fs%s",
+            self.epoch,
+            self.update,
+            self.cfg.max_update,
+            loss,
+            lr,
+            grad_norm,
+            int(info.get("infeasible", 0)),
+            skipped,
+            100 * self.skips.fraction,
+            speed,
+            elapsed,
+            eta,
+            frozen,
+        )
         if self.writer is not None:
-            for name, value in (("train/loss", loss), ("train/lr", lr),
-                                ("train/grad_norm", grad_norm),
-                                ("train/audio_seconds_per_second", speed),
-                                ("train/skipped_utterances", skipped),
-                                ("train/skipped_fraction_epoch", self.skips.fraction)):  # fmt: skip
+            for name, value in (
+                ("train/loss", loss),
+                ("train/lr", lr),
+                ("train/grad_norm", grad_norm),
+                ("train/audio_seconds_per_second", speed),
+                ("train/skipped_utterances", skipped),
+                ("train/skipped_fraction_epoch", self.skips.fraction),
+            ):
                 self.writer.add_scalar(name, value, self.update)
 
     @torch.no_grad()

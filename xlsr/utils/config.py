@@ -75,8 +75,13 @@ def add_dataclass_args(parser: argparse.ArgumentParser, cls: Type, prefix: str =
         name = "--" + (prefix + f.name).replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
         help_ = f.metadata.get("help", "") + f" (default: {default})"
-        group.add_argument(name, dest=prefix + f.name, type=_field_parser(hints[f.name]),
-                           default=argparse.SUPPRESS, help=help_)  # fmt: skip
+        group.add_argument(
+            name,
+            dest=prefix + f.name,
+            type=_field_parser(hints[f.name]),
+            default=argparse.SUPPRESS,
+            help=help_,
+        )
 
 
 def from_args(cls: Type[T], args: argparse.Namespace, base: Dict[str, Any] = None, prefix=""):
