@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from xlsr.models.ctc import compute_ctc_loss
+from xlsr.tasks.asr import compute_asr_loss
 from xlsr.tasks.decoding import model_weights
 from xlsr.testing.train import config, make_batches, make_model
 from xlsr.train import checkpoint as ckpt
@@ -19,7 +19,7 @@ def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("exp")
     model = make_model()
     trainer = Trainer(model, config(tmp, max_update=6, save_every_n=2, average_period=1),
-                      compute_ctc_loss, make_batches(6), None)  # fmt: skip
+                      compute_asr_loss, make_batches(6), None)  # fmt: skip
     samples, original = [], trainer._update_average
 
     def spy():

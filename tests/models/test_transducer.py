@@ -12,8 +12,8 @@ from xlsr.models.transducer import (
     Joiner,
     TransducerConfig,
     TransducerModel,
-    compute_transducer_loss,
 )
+from xlsr.tasks.asr import compute_asr_loss
 from xlsr.testing.checkpoints import padded_batch, random_encoder, tiny_config
 
 V = 8
@@ -127,7 +127,7 @@ def test_empty_batch_gives_a_zero_loss_with_a_graph():
         "lengths": torch.zeros(0, dtype=torch.long),
         "supervisions": {"targets": []},
     }
-    loss, info = compute_transducer_loss(m, batch)
+    loss, info = compute_asr_loss(m, batch)
     loss.backward()
     assert float(loss.detach()) == 0.0 and info["utterances"] == 0.0
     assert all(p.grad is not None and not p.grad.any() for p in m.joiner.parameters())
@@ -255,7 +255,7 @@ def test_a_few_updates_memorise_a_tiny_batch():
     assert losses[-1] < 0.5 * losses[0], losses
 
 
-def test_compute_transducer_loss_on_a_dataloader_batch():
+def test_compute_asr_loss_on_a_dataloader_batch():
     pytest.importorskip("k2", reason="k2: k2 lane only")
     m = model()
     wav, lengths = padded_batch([4000, 6400])
@@ -270,7 +270,7 @@ def test_compute_transducer_loss_on_a_dataloader_batch():
         def forward(self, *args):
             return self.module(*args)
 
-    loss, info = compute_transducer_loss(Wrapped(m), batch)
+    loss, info = compute_asr_loss(Wrapped(m), batch)
     enc, frames = m(wav, lengths)
     direct, direct_info = m.loss(enc, frames, targets)
     torch.testing.assert_close(loss, direct)
@@ -298,7 +298,7 @@ def _ddp_worker(rank, world, tmp, port):
     Trainer(
         m,
         config(tmp, max_update=3, exp_dir=f"{tmp}/ddp"),
-        compute_transducer_loss,
+        compute_asr_loss,
         ddp_batches()[rank::world],
         None,
     ).fit()
@@ -327,7 +327,7 @@ def test_two_process_ddp_training_equals_one_process(tmp_path):
     Trainer(
         single,
         config(tmp_path / "one", max_update=3, update_freq=2),
-        compute_transducer_loss,
+        compute_asr_loss,
         ddp_batches(),
         None,
     ).fit()
@@ -344,7 +344,7 @@ def test_trainer_sets_the_warm_up_update_count(tmp_path):
 
     def spy(mdl, batch):
         seen.append(mdl.num_updates)
-        return compute_transducer_loss(mdl, batch)
+        return compute_asr_loss(mdl, batch)
 
     Trainer(m, config(tmp_path, max_update=3), spy, ddp_batches()[:3], None).fit()
     assert seen == [0, 1, 2]

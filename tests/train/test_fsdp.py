@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from xlsr.models.ctc import compute_ctc_loss
+from xlsr.tasks.asr import compute_asr_loss
 from xlsr.testing import train as tiny
 from xlsr.testing.train import config, make_batches, rank_env, spawn_two
 from xlsr.train import checkpoint as ckpt
@@ -38,7 +38,7 @@ def _worker(rank, world, tmp, port, first):
         average_period=2,
     )
     model = make_model(seed=4 if first else 9)  # resumed: everything from the checkpoint
-    trainer = Trainer(model, cfg, compute_ctc_loss, share[:2] if first else share[2:], None)
+    trainer = Trainer(model, cfg, compute_asr_loss, share[:2] if first else share[2:], None)
     assert trainer.fsdp
     trainer.fit()
     del trainer  # the sharded model must not outlive its process group
@@ -57,7 +57,7 @@ def test_two_process_fsdp_equals_one_process_and_resumes(tmp_path):
     Trainer(
         single,
         config(tmp_path / "one", max_update=4, update_freq=2),
-        compute_ctc_loss,
+        compute_asr_loss,
         make_batches(8, seed=5),
         None,
     ).fit()
@@ -86,7 +86,7 @@ def test_fsdp_on_an_old_torch_says_what_to_use():
 def _accumulating_worker(rank, world, tmp, port):
     rank_env(rank, world, port)
     cfg = config(tmp, max_update=2, exp_dir=f"{tmp}/fsdp", distributed="fsdp", update_freq=2)
-    Trainer(make_model(), cfg, compute_ctc_loss, make_batches(8, seed=5)[rank::world], None).fit()
+    Trainer(make_model(), cfg, compute_asr_loss, make_batches(8, seed=5)[rank::world], None).fit()
     dist.destroy_process_group()
 
 
@@ -98,7 +98,7 @@ def test_fsdp_gradient_accumulation_equals_one_process(tmp_path):
     Trainer(
         single,
         config(tmp_path / "one", max_update=2, update_freq=4),
-        compute_ctc_loss,
+        compute_asr_loss,
         make_batches(8, seed=5),
         None,
     ).fit()

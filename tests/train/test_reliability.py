@@ -9,8 +9,8 @@ from lhotse import CutSet
 from lhotse.utils import fastcopy
 
 from xlsr.data.dataset import DataConfig, TokenTargets, make_dataloader
-from xlsr.models.batch_loss import compute_asr_loss
 from xlsr.models.ctc import CtcConfig, CtcModel
+from xlsr.tasks.asr import compute_asr_loss
 from xlsr.testing.checkpoints import random_encoder, tiny_config
 from xlsr.testing.corpus import make_tiny_cutset
 from xlsr.train import checkpoint as ckpt

@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from xlsr.models.ctc import CtcConfig, CtcModel, compute_ctc_loss
+from xlsr.models.ctc import CtcConfig, CtcModel
+from xlsr.tasks.asr import compute_asr_loss
 from xlsr.testing.checkpoints import random_encoder, tiny_config
 from xlsr.testing.train import (
     VOCAB,
@@ -36,11 +37,11 @@ def test_training_lowers_the_loss(tmp_path):
     def loss_on(b):
         model.eval()
         with torch.no_grad():
-            return float(compute_ctc_loss(model, b)[0])
+            return float(compute_asr_loss(model, b)[0])
 
     before = sum(loss_on(b) for b in batches)
     Trainer(
-        model, config(tmp_path, max_update=40, lr=3e-3), compute_ctc_loss, batches * 20, None
+        model, config(tmp_path, max_update=40, lr=3e-3), compute_asr_loss, batches * 20, None
     ).fit()
     assert sum(loss_on(b) for b in batches) < 0.5 * before
     assert (tmp_path / "averaged.pt").exists() and (tmp_path / "checkpoint-40.pt").exists()
@@ -54,7 +55,7 @@ def test_kill_and_resume_equals_uninterrupted_run(tmp_path):
     batches = make_batches(8, seed=3)
     kw = dict(max_update=8, save_every_n=4)
     ref = make_model(seed=2)
-    Trainer(ref, config(tmp_path / "a", **kw), compute_ctc_loss, batches, None).fit()
+    Trainer(ref, config(tmp_path / "a", **kw), compute_asr_loss, batches, None).fit()
 
     calls = {"n": 0}
 
@@ -62,7 +63,7 @@ def test_kill_and_resume_equals_uninterrupted_run(tmp_path):
         calls["n"] += 1
         if calls["n"] == 6:
             raise Crash()
-        return compute_ctc_loss(model, batch)
+        return compute_asr_loss(model, batch)
 
     with pytest.raises(Crash):
         Trainer(make_model(seed=2), config(tmp_path / "b", **kw), crashing, batches, None).fit()
@@ -73,7 +74,7 @@ def test_kill_and_resume_equals_uninterrupted_run(tmp_path):
             return iter(batches[4:])
 
     resumed = make_model(seed=7)  # different init: everything must come from the checkpoint
-    Trainer(resumed, config(tmp_path / "b", **kw), compute_ctc_loss, ResumingLoader(), None).fit()
+    Trainer(resumed, config(tmp_path / "b", **kw), compute_asr_loss, ResumingLoader(), None).fit()
     for (name, a), b in zip(ref.state_dict().items(), resumed.state_dict().values()):
         torch.testing.assert_close(a, b, msg=name)
 
@@ -96,7 +97,7 @@ def test_running_average_is_the_mean_of_sampled_weights(tmp_path):
     trainer = Trainer(
         model,
         config(tmp_path, max_update=3, average_period=1),
-        compute_ctc_loss,
+        compute_asr_loss,
         make_batches(3),
         None,
     )
@@ -115,7 +116,7 @@ def test_running_average_is_the_mean_of_sampled_weights(tmp_path):
 
 def test_non_finite_losses_are_skipped_then_training_stops(tmp_path):
     def nan_loss(model, batch):
-        loss, info = compute_ctc_loss(model, batch)
+        loss, info = compute_asr_loss(model, batch)
         return loss * float("nan"), info
 
     model = make_model()
@@ -137,7 +138,7 @@ def _ddp_worker(rank, world, tmp, port):
     trainer = Trainer(
         model,
         config(tmp, max_update=4, exp_dir=f"{tmp}/ddp"),
-        compute_ctc_loss,
+        compute_asr_loss,
         batches,
         None,
         valid_loader=make_batches(4, seed=8)[rank::world],
@@ -156,7 +157,7 @@ def test_two_process_ddp_equals_one_process_with_the_global_batch(tmp_path):
     Trainer(
         single,
         config(tmp_path / "one", max_update=4, update_freq=2),
-        compute_ctc_loss,
+        compute_asr_loss,
         make_batches(8, seed=5),
         None,
     ).fit()
@@ -164,7 +165,7 @@ def test_two_process_ddp_equals_one_process_with_the_global_batch(tmp_path):
     one = Trainer(
         single,
         config(tmp_path / "one"),
-        compute_ctc_loss,
+        compute_asr_loss,
         [],
         None,
         valid_loader=make_batches(4, seed=8),
@@ -187,7 +188,7 @@ def _empty_batch_worker(rank, world, tmp, port):
     batches = [real[0], real[1]] if rank == 0 else [real[2], EMPTY]  # rank 1: all cuts skipped
     model = make_model(seed=4)
     Trainer(
-        model, config(tmp, max_update=2, exp_dir=f"{tmp}/ddp"), compute_ctc_loss, batches, None
+        model, config(tmp, max_update=2, exp_dir=f"{tmp}/ddp"), compute_asr_loss, batches, None
     ).fit()
     torch.save(model.state_dict(), f"{tmp}/rank{rank}.pt")
     dist.destroy_process_group()
@@ -202,7 +203,7 @@ def test_an_empty_batch_on_one_ddp_rank_keeps_the_ranks_in_step(tmp_path):
     Trainer(
         single,
         config(tmp_path / "one", max_update=2, update_freq=2),
-        compute_ctc_loss,
+        compute_asr_loss,
         [real[0], real[2], real[1], EMPTY],
         None,
     ).fit()
@@ -214,7 +215,7 @@ def test_an_empty_batch_gives_zero_loss_and_counters(loss):
     if loss == "k2":
         pytest.importorskip("k2", reason="k2: k2 lane only")
     model = CtcModel(random_encoder(tiny_config(), seed=0).train(), CtcConfig(VOCAB, loss=loss))
-    value, info = compute_ctc_loss(model, EMPTY)
+    value, info = compute_asr_loss(model, EMPTY)
     value.backward()
     assert float(value.detach()) == 0.0 and set(info.values()) == {0.0}
     assert all(p.grad is not None and not p.grad.any() for p in model.output.parameters())

@@ -14,7 +14,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from xlsr.models.base import TaskModel
-from xlsr.models.batch_loss import compute_asr_loss
 from xlsr.models.encoder import XLSREncoder
 
 
@@ -134,7 +133,3 @@ def k2_ctc_loss(log_probs: Tensor, frames: Tensor, targets, compiler, output_bea
     per_utt = torch.empty_like(sorted_loss)
     per_utt[order.to(per_utt.device)] = sorted_loss
     return per_utt
-
-
-#: The trainer's loss_fn for CTC (the same for every ASR head).
-compute_ctc_loss = compute_asr_loss

@@ -17,7 +17,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from xlsr.models.base import TaskModel
-from xlsr.models.batch_loss import compute_asr_loss
 from xlsr.models.encoder import XLSREncoder
 
 Targets = Sequence[Sequence[int]]
@@ -335,7 +334,3 @@ class TransducerModel(TaskModel):
             reduction="none",
             zero_infinity=True,
         )
-
-
-#: The trainer's loss_fn for the transducer (the same for every ASR head).
-compute_transducer_loss = compute_asr_loss

@@ -3,7 +3,7 @@ decoding weights: random batches, a random tiny model, a short ``TrainConfig``, 
 gloo processes on the CPU.
 
     model = make_model(seed=2)
-    Trainer(model, config(tmp_path, max_update=8), compute_ctc_loss, make_batches(8), None).fit()
+    Trainer(model, config(tmp_path, max_update=8), compute_asr_loss, make_batches(8), None).fit()
     spawn_two(worker, tmp_path)   # worker(rank, 2, str(tmp_path), port) in 2 processes
                                   # (its first line: rank_env(rank, world, port))
 """
