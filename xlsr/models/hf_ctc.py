@@ -2,7 +2,8 @@
 
 HF character models put the CTC blank at ``pad_token_id`` (``<pad>``) and separate words
 with ``|``. We reorder the output layer so the blank is token 0 (our convention, and what
-k2's CTC topology expects) and keep the other tokens in HF's id order after it. For lattice
+k2's CTC topology expects) and keep the other tokens in HF's id order after it (:class:`HfVocab`;
+its base :class:`CtcVocab` also serves fairseq letter dictionaries). For lattice
 decoding, :func:`prepare_hf_lang_dir` builds a lang dir over this token set: each word is
 spelled with its characters, and ``|`` is an optional token between words (a self-loop of
 L), so ``HLG`` from a word LM decodes the model's output.
@@ -24,7 +25,39 @@ logger = logging.getLogger(__name__)
 Pathlike = Union[str, Path]
 
 
-class HfVocab:
+class CtcVocab:
+    """The tokens of a character CTC model in our id order (0 = the blank), and their text.
+
+    Args:
+        tokens: token strings by id; ``tokens[0]`` is the blank.
+        word_delimiter: the token that separates words (``|`` in fairseq and HF letter
+            vocabularies).
+
+    Attributes:
+        specials: ``<...>`` tokens (``<s>``, ``<pad>``, ``<unk>`` ...), left out of the text.
+    """
+
+    def __init__(self, tokens: Sequence[str], word_delimiter: str = "|") -> None:
+        self.tokens = list(tokens)
+        self.word_delimiter = word_delimiter
+        self.token_to_id = {t: i for i, t in enumerate(self.tokens)}
+        self.specials = {t for t in self.tokens if t.startswith("<") and t.endswith(">")}
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.tokens)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        chars = [self.tokens[i] for i in ids if i > 0 and self.tokens[i] not in self.specials]
+        return " ".join("".join(chars).replace(self.word_delimiter, " ").split())
+
+    def uppercase(self) -> bool:
+        """True when the vocabulary's letters are upper case (e.g. English LibriSpeech models)."""
+        letters = [t for t in self.tokens if len(t) == 1 and t.isalpha()]
+        return sum(t.isupper() for t in letters) > len(letters) / 2
+
+
+class HfVocab(CtcVocab):
     """The token set of a Wav2Vec2ForCTC directory, blank first.
 
     Attributes:
@@ -44,27 +77,12 @@ class HfVocab:
         tok_cfg_file = path / "tokenizer_config.json"
         tok_cfg = json.loads(tok_cfg_file.read_text()) if tok_cfg_file.exists() else {}
         self.blank_hf = int(cfg.get("pad_token_id", vocab.get("<pad>", 0)))
-        self.word_delimiter = tok_cfg.get("word_delimiter_token", "|")
         by_id = sorted(vocab.items(), key=lambda kv: kv[1])
         if [i for _, i in by_id] != list(range(len(by_id))):
             raise CheckpointError(vocab_file, "token ids are not 0..N-1")
         self.hf_ids = [self.blank_hf] + [i for _, i in by_id if i != self.blank_hf]
-        self.tokens = [by_id[i][0] for i in self.hf_ids]
-        self.token_to_id = {t: i for i, t in enumerate(self.tokens)}
-        self.specials = {t for t in self.tokens if t.startswith("<") and t.endswith(">")}
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self.tokens)
-
-    def decode(self, ids: Sequence[int]) -> str:
-        chars = [self.tokens[i] for i in ids if i > 0 and self.tokens[i] not in self.specials]
-        return " ".join("".join(chars).replace(self.word_delimiter, " ").split())
-
-    def uppercase(self) -> bool:
-        """True when the vocabulary's letters are upper case (e.g. English LibriSpeech models)."""
-        letters = [t for t in self.tokens if len(t) == 1 and t.isalpha()]
-        return sum(t.isupper() for t in letters) > len(letters) / 2
+        tokens = [by_id[i][0] for i in self.hf_ids]
+        super().__init__(tokens, tok_cfg.get("word_delimiter_token", "|"))
 
 
 def load_hf_ctc(path: Pathlike) -> Tuple[CtcModel, HfVocab]:

@@ -1,0 +1,422 @@
+"""``xlsr.load_model(path)``: any model the toolkit can decode, as its task's model.
+
+    loaded = xlsr.load_model("exp/ctc")            # or a checkpoint, an exported dir, ...
+    log_probs, frames = loaded(waveforms, lengths)  # the task model's forward (eval mode)
+    logits, frames = loaded.logits(waveforms, lengths)   # CTC: before the log-softmax
+    loaded.model.task_name, loaded.vocabulary, loaded.config
+
+    path                              kind         weights                  vocabulary
+    exp dir of xlsr.bin.train         exp_dir      newest readable          the run's lang dir
+                                                   checkpoint (or           (tokenizer/tokens.txt)
+                                                   checkpoint="averaged":
+                                                   averaged.pt)
+    checkpoint-N.pt, epoch-N.pt,      checkpoint   the file                 the run's lang dir
+    averaged.pt
+    exported dir (xlsr.bin.export)    exported     model.pt                 DIR/lang
+    fairseq wav2vec_ctc checkpoint    fairseq_ctc  encoder + CTC            dict.ltr.txt beside it
+                                                   projection
+    Hugging Face Wav2Vec2ForCTC dir   hf_ctc       encoder + lm_head        vocab.json (blank
+                                                                            moved to id 0)
+
+Every kind comes back as the task's model class (``CtcModel`` for the external CTC models)
+in eval mode. Errors are ``CheckpointError`` (a ``ValueError``) naming the path and what
+was expected there; checkpoint files are read with the restricted unpickler
+(``xlsr.models.safe_pickle``), so loading one runs no code.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+import torch
+from torch import Tensor
+
+from xlsr.models.checkpoint import OUR_FORMAT, CheckpointError
+from xlsr.tasks.base import get_task, task_of_run
+from xlsr.train import checkpoint as ckpt
+
+logger = logging.getLogger(__name__)
+Pathlike = Union[str, Path]
+#: files of an exported model dir (xlsr.tasks.export)
+EXPORT_WEIGHTS, EXPORT_CONFIG, EXPORT_LANG = "model.pt", "config.yaml", "lang"
+KINDS = ("exp_dir", "checkpoint", "exported", "fairseq_ctc", "hf_ctc")
+
+
+@dataclass
+class LoadedModel:
+    """A model :func:`load_model` read, with what it needs to be used.
+
+    Attributes:
+        model: the task's model (a ``xlsr.models.base.TaskModel``) in eval mode;
+            ``model.task_name`` is its task.
+        task: the task name ("asr_ctc", "asr_transducer").
+        vocabulary: output symbols by id (ASR: tokens, 0 = the CTC / transducer blank);
+            None when no lang dir with the model's token table was found.
+        config: the run config (config.yaml's layout: ``task``, ``encoder``, the head's
+            section ...); for external models the one equivalent to them.
+        kind: one of :data:`KINDS`.
+        files: the files the weights come from.
+        lang_dir: the lang dir the vocabulary comes from (None for external models).
+        tokenizer: ids -> text (``.decode(ids)``): our ``Tokenizer``, or the external
+            model's vocabulary (``xlsr.models.hf_ctc.CtcVocab``); None without vocabulary.
+    """
+
+    model: torch.nn.Module
+    task: str
+    vocabulary: Optional[List[str]]
+    config: Dict[str, Any]
+    kind: str
+    files: List[Path] = field(default_factory=list)
+    lang_dir: Optional[Path] = None
+    tokenizer: Any = None
+
+    def __call__(self, waveforms: Tensor, lengths: Tensor):
+        """The model's forward without targets (CTC: log-posteriors (B, T, V), frames (B,))."""
+        return self.model(waveforms, lengths)
+
+    def logits(self, waveforms: Tensor, lengths: Tensor) -> Tuple[Tensor, Tensor]:
+        """CTC models: the output layer's logits before the log-softmax.
+
+        Args:
+            waveforms (Tensor): (B, S) 16 kHz audio.
+            lengths (Tensor): (B,) valid samples.
+
+        Returns:
+            (logits (B, T, V), frames (B,)); token ``i`` is ``vocabulary[i]``.
+        """
+        output = getattr(self.model, "output", None)
+        if not isinstance(output, torch.nn.Linear):
+            raise ValueError(f"logits: the {self.task} model has no CTC output layer")
+        hidden, frames = self.model.encode(waveforms, lengths)
+        return output(self.model.dropout(hidden)), frames
+
+
+# ------------------------------------------------------------------------------ reading
+
+
+def model_kind(path: Pathlike) -> str:
+    """What ``path`` is: "exp_dir", "exported", "hf_ctc" for a directory, "file" for a file
+    (a checkpoint of ours or a fairseq one: :func:`read_checkpoint` tells)."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(path, "no such file or directory")
+    if not path.is_dir():
+        return "file"
+    if (path / EXPORT_WEIGHTS).is_file() and (path / EXPORT_CONFIG).is_file():
+        return "exported"
+    if (path / "config.json").is_file():
+        return "hf_ctc"
+    if (
+        ckpt.list_checkpoints(path, "checkpoint")
+        or ckpt.list_checkpoints(path, "epoch")
+        or (path / "averaged.pt").is_file()
+    ):
+        return "exp_dir"
+    raise CheckpointError(
+        path,
+        "a directory that holds no model: expected an exp dir of xlsr.bin.train "
+        "(checkpoint-*.pt, epoch-*.pt), an exported model dir (model.pt + config.yaml, "
+        "xlsr.bin.export) or a Hugging Face Wav2Vec2ForCTC dir (config.json)",
+    )
+
+
+def read_checkpoint(path: Pathlike) -> Dict[str, Any]:
+    """The dict in a checkpoint file, read with the restricted unpickler."""
+    from xlsr.models.safe_pickle import torch_load
+
+    try:
+        obj = torch_load(Path(path))
+    except Exception as e:  # noqa: BLE001 - truncated, another format: not a checkpoint
+        raise CheckpointError(path, f"not a readable PyTorch checkpoint ({e})") from e
+    if not isinstance(obj, dict):
+        raise CheckpointError(path, f"a {type(obj).__name__}, not a checkpoint dict")
+    return obj
+
+
+def file_kind(obj: Dict[str, Any]) -> str:
+    """ "checkpoint" (ours: ``model`` + ``config``), "fairseq", "encoder" (xlsr.save_encoder)
+    or "" for anything else."""
+    if obj.get("format") == OUR_FORMAT:
+        return "encoder"
+    if isinstance(obj.get("model"), dict) and isinstance(obj.get("config"), dict):
+        return "checkpoint"
+    if "model" in obj and ("cfg" in obj or "args" in obj):
+        return "fairseq"
+    return ""
+
+
+def exported_state(path: Pathlike) -> Dict[str, Any]:
+    """``{"model": weights, "config": run config}`` of an exported model dir."""
+    from xlsr.models.safe_pickle import torch_load
+    from xlsr.utils.config import load_yaml
+
+    path = Path(path)
+    try:
+        config = load_yaml(path / EXPORT_CONFIG)
+        weights = torch_load(path / EXPORT_WEIGHTS)
+    except Exception as e:  # noqa: BLE001 - YAML, pickle: all mean "damaged export"
+        raise CheckpointError(path, f"not a readable exported model dir ({e})") from e
+    if not isinstance(weights, dict) or not all(isinstance(v, Tensor) for v in weights.values()):
+        raise CheckpointError(path / EXPORT_WEIGHTS, "expected a state dict (name -> tensor)")
+    return {"model": weights, "config": config}
+
+
+def task_of_path(path: Pathlike) -> Optional[str]:
+    """The task of the model at ``path`` without building it (None when it is no model)."""
+    from xlsr.utils.config import load_yaml
+
+    try:
+        kind = model_kind(path)
+        if kind in ("exp_dir", "exported") and (Path(path) / EXPORT_CONFIG).is_file():
+            return task_of_run(load_yaml(Path(path) / EXPORT_CONFIG))
+        if kind == "exp_dir":
+            return task_of_run(ckpt.newest_readable(path)[1]["config"])
+        if kind == "hf_ctc":
+            return "asr_ctc"
+        obj = read_checkpoint(path)
+    except (ValueError, TypeError, KeyError):
+        return None
+    kind = file_kind(obj)
+    return task_of_run(obj["config"]) if kind == "checkpoint" else "asr_ctc" if kind else None
+
+
+# --------------------------------------------------------------------------- our models
+
+
+def head_config(task, run: Dict[str, Any], source: str):
+    """(head config, encoder config) a run config describes; CheckpointError otherwise."""
+    from xlsr.models.config import EncoderConfig
+
+    try:
+        return task.config_cls(**dict(run[task.section])), EncoderConfig.from_dict(run["encoder"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(
+            source, f"its config does not describe a {task.name} model ({e!r})"
+        ) from e
+
+
+def fit_weights(model: torch.nn.Module, weights: Dict[str, Tensor], source: str) -> None:
+    """Loads ``weights`` into ``model``; CheckpointError naming ``source`` and every misfit."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(weights))
+    extra = sorted(set(weights) - set(expected))
+    shapes = [
+        f"{k} {tuple(weights[k].shape)} in the file, {tuple(v.shape)} in the model"
+        for k, v in expected.items()
+        if k in weights and weights[k].shape != v.shape
+    ]
+    problems = [f"{len(missing)} missing: {missing[:5]}"] if missing else []
+    problems += [f"{len(extra)} unexpected: {extra[:5]}"] if extra else []
+    problems += [f"{len(shapes)} of another shape: {shapes[:3]}"] if shapes else []
+    if problems:
+        raise CheckpointError(
+            source,
+            "its weights do not fit the model its config describes (damaged or edited "
+            f"file?): {'; '.join(problems)}",
+        )
+    model.load_state_dict(weights)
+
+
+def build_task_model(task, run: Dict[str, Any], weights: Dict[str, Tensor], source: str):
+    """The ``task`` model of run config ``run`` with ``weights``, in eval mode."""
+    from xlsr.models import XLSREncoder
+
+    head_cfg, enc_cfg = head_config(task, run, source)
+    model = task.build_model(XLSREncoder(enc_cfg), head_cfg)
+    fit_weights(model, weights, source)
+    return model.eval()
+
+
+def find_lang_dir(run: Dict[str, Any], near: Path) -> Optional[Path]:
+    """The lang dir a run recorded (``lang_dir``): as written (relative to the working
+    directory) or relative to a directory above ``near`` (a recipe dir holding exp/ and
+    data/); None when none exists."""
+    recorded = run.get("lang_dir")
+    if not recorded:
+        return None
+    candidates = [Path(recorded)]
+    if not Path(recorded).is_absolute():
+        candidates += [parent / recorded for parent in list(near.resolve().parents)[:4]]
+    return next((c for c in candidates if (c / "tokenizer" / "tokens.txt").is_file()), None)
+
+
+def check_vocabulary(run: Dict[str, Any], lang_dir: Pathlike, source: str) -> List[str]:
+    """The tokens of ``lang_dir/tokenizer/tokens.txt`` when they are the model's (as many as
+    its ``vocab_size``, the ``tokens_hash`` the run recorded); CheckpointError otherwise."""
+    from xlsr.data.tokenizer import read_symbols
+    from xlsr.utils.fingerprint import short_hash
+
+    table = Path(lang_dir) / "tokenizer" / "tokens.txt"
+    if not table.is_file():
+        raise CheckpointError(lang_dir, f"no tokenizer/tokens.txt (model: {source})")
+    tokens = read_symbols(table)
+    section = run.get(run.get("head") or "", {}) or {}
+    size, recorded = section.get("vocab_size"), run.get("tokens_hash")
+    if size is not None and len(tokens) != int(size):
+        raise CheckpointError(table, f"{len(tokens)} tokens, the model in {source} has {size}")
+    if recorded and short_hash(table) != recorded:
+        raise CheckpointError(
+            table, f"not the token table of the model in {source} (tokens_hash {recorded})"
+        )
+    return tokens
+
+
+def _vocabulary(run, lang_dir: Optional[Path], explicit: bool, source: str):
+    """(tokens, Tokenizer) of ``lang_dir`` when its token table is the model's; (None, None)
+    after a warning when a lang dir found on its own is not (an explicit one raises)."""
+    from xlsr.data.tokenizer import Tokenizer
+
+    if lang_dir is None:
+        logger.warning(
+            "%s: no lang dir found (recorded: %s); vocabulary unknown (pass lang_dir=)",
+            source,
+            run.get("lang_dir"),
+        )
+        return None, None
+    try:
+        tokens = check_vocabulary(run, lang_dir, source)
+    except CheckpointError as e:
+        if explicit:
+            raise
+        logger.warning("vocabulary unknown: %s", e)
+        return None, None
+    return tokens, Tokenizer(Path(lang_dir) / "tokenizer")
+
+
+def _ours(path: Path, state, kind: str, files: List[Path], lang_dir, near: Path) -> LoadedModel:
+    run = state["config"]
+    task = get_task(task_of_run(run))
+    model = build_task_model(task, run, state["model"], ", ".join(map(str, files)))
+    explicit = lang_dir is not None
+    lang = Path(lang_dir) if explicit else find_lang_dir(run, near)
+    if kind == "exported" and not explicit:
+        lang = path / EXPORT_LANG
+    vocabulary, tokenizer = _vocabulary(run, lang, explicit, str(path))
+    return LoadedModel(
+        model, task.name, vocabulary, run, kind, files, lang if vocabulary else None, tokenizer
+    )
+
+
+def _exp_dir_state(exp: Path, checkpoint: str) -> Tuple[Path, Dict[str, Any]]:
+    if checkpoint == "averaged":
+        path = exp / "averaged.pt"
+        if not path.is_file():
+            raise CheckpointError(
+                exp, "no averaged.pt (the trainer writes it with --average-period > 0)"
+            )
+        return path, read_checkpoint(path)
+    if checkpoint != "last":
+        path = Path(checkpoint) if Path(checkpoint).is_file() else exp / checkpoint
+        return path, read_checkpoint(path)
+    best, state, broken = ckpt.newest_readable(exp)
+    if best is None:
+        raise CheckpointError(
+            exp,
+            f"no readable checkpoint-*.pt or epoch-*.pt (unreadable: {[p.name for p in broken]})",
+        )
+    return best, state
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def load_model(
+    path: Pathlike,
+    checkpoint: str = "last",
+    lang_dir: Optional[Pathlike] = None,
+    vocabulary: Optional[Pathlike] = None,
+) -> LoadedModel:
+    """Loads any model the toolkit can decode (see the module docstring for the kinds).
+
+    Args:
+        path: an exp dir, a checkpoint file, an exported model dir, a fairseq fine-tuned
+            CTC checkpoint or a Hugging Face Wav2Vec2ForCTC directory.
+        checkpoint: exp dirs only: "last" (the newest readable checkpoint), "averaged"
+            (``averaged.pt``, the running average) or a checkpoint file (in the exp dir).
+        lang_dir: our models: the lang dir of the vocabulary (default: the exported dir's
+            ``lang/``, else the one the run recorded, found from the working directory or
+            above the exp dir); one that does not fit the model is an error.
+        vocabulary: fairseq models: the target dictionary (default ``dict.ltr.txt``
+            beside the checkpoint).
+
+    Returns:
+        LoadedModel: the task's model in eval mode, its task, vocabulary and config.
+
+    Raises:
+        CheckpointError: naming the path and what was expected there.
+    """
+    path = Path(path)
+    kind = model_kind(path)
+    if checkpoint != "last" and kind != "exp_dir":
+        raise CheckpointError(
+            path, f"checkpoint={checkpoint!r} picks a file of an exp dir; this is a {kind}"
+        )
+    if kind == "exp_dir":
+        file, state = _exp_dir_state(path, checkpoint)
+        if file_kind(state) != "checkpoint":
+            raise CheckpointError(file, "not a checkpoint of xlsr.bin.train (model + config)")
+        return _ours(path, state, kind, [file], lang_dir, path)
+    if kind == "exported":
+        return _ours(path, exported_state(path), kind, [path / EXPORT_WEIGHTS], lang_dir, path)
+    if kind == "hf_ctc":
+        return _hf_ctc(path)
+    obj = read_checkpoint(path)
+    what = file_kind(obj)
+    if what == "checkpoint":
+        return _ours(path, obj, "checkpoint", [path], lang_dir, path.parent)
+    if what == "fairseq":
+        return load_fairseq_ctc_model(path, obj, vocabulary)
+    if what == "encoder":
+        raise CheckpointError(
+            path, "an encoder without a head (xlsr.save_encoder): load it with xlsr.load_encoder"
+        )
+    raise CheckpointError(
+        path,
+        f"not a model checkpoint (top-level keys {sorted(map(str, obj))[:8]}); expected a "
+        "checkpoint of xlsr.bin.train (model + config) or a fairseq wav2vec_ctc checkpoint",
+    )
+
+
+def _external_config(model, source: Path, extra: Dict[str, Any]) -> Dict[str, Any]:
+    """The run config equivalent to an external CTC model."""
+    return {
+        "task": "asr_ctc",
+        "head": "ctc",
+        "ctc": asdict(model.cfg),
+        "encoder": model.encoder.cfg.to_dict(),
+        "source": str(source),
+        **extra,
+    }
+
+
+def _hf_ctc(path: Path) -> LoadedModel:
+    from xlsr.models.checkpoint import HF_WEIGHT_FILES
+    from xlsr.models.hf_ctc import load_hf_ctc
+
+    model, vocab = load_hf_ctc(path)
+    files = [path / n for n in HF_WEIGHT_FILES if (path / n).exists()]
+    config = _external_config(model, path, {"format": "huggingface"})
+    return LoadedModel(
+        model,
+        "asr_ctc",
+        vocab.tokens,
+        config,
+        "hf_ctc",
+        [path / "config.json", *files],
+        None,
+        vocab,
+    )
+
+
+def load_fairseq_ctc_model(path: Path, obj: Dict[str, Any], vocabulary=None) -> LoadedModel:
+    """A fairseq wav2vec_ctc checkpoint, read into ``obj``, with its dictionary."""
+    from xlsr.models.fairseq_ctc import load_fairseq_ctc
+
+    model, vocab, dict_path = load_fairseq_ctc(path, obj, vocabulary)
+    config = _external_config(model, path, {"format": "fairseq", "dictionary": str(dict_path)})
+    return LoadedModel(
+        model, "asr_ctc", vocab.tokens, config, "fairseq_ctc", [path, dict_path], None, vocab
+    )
