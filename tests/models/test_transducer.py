@@ -283,7 +283,7 @@ def _ddp_worker(rank, world, tmp, port):
 
     import torch.distributed as dist
 
-    from tests.train.test_trainer import config
+    from xlsr.testing.train import config
     from xlsr.train.trainer import Trainer
 
     os.environ.update(
@@ -319,7 +319,7 @@ def test_two_process_ddp_training_equals_one_process(tmp_path):
     # the loss runs inside forward (decoder and joiner included), so DDP reduces every
     # gradient: 2 gloo processes give the parameters of 1 process with the global batch
     pytest.importorskip("k2", reason="k2: k2 lane only")
-    from tests.train.test_trainer import assert_ranks_equal_single, config, spawn_two
+    from xlsr.testing.train import assert_ranks_equal_single, config, spawn_two
     from xlsr.train.trainer import Trainer
 
     spawn_two(_ddp_worker, tmp_path)
@@ -336,7 +336,7 @@ def test_two_process_ddp_training_equals_one_process(tmp_path):
 
 def test_trainer_sets_the_warm_up_update_count(tmp_path):
     pytest.importorskip("k2", reason="k2: k2 lane only")
-    from tests.train.test_trainer import config
+    from xlsr.testing.train import config
     from xlsr.train.trainer import Trainer
 
     m = model().train()

@@ -25,7 +25,7 @@ from xlsr.models import PRESETS, XLSREncoder, load_encoder, preset, save_encoder
 from xlsr.testing.checkpoints import write_fairseq_checkpoint, write_hf_dir
 from xlsr.utils.logging import setup_logging
 
-logger = logging.getLogger("xlsr.demo")
+logger = logging.getLogger(__name__)
 
 
 def chirp(seconds: float, sample_rate: int = 16000) -> torch.Tensor:
