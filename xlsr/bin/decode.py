@@ -7,7 +7,16 @@ Usage:
         [--checkpoint averaged|last|PATH] [--epoch 10 --avg 3] [--iter N --avg K \\
         --use-averaged-model] [--skipped-utts deleted|excluded] [method options ...]
     python -m xlsr.bin.decode --exp-dir exp/ctc ...        # the task from exp/ctc/config.yaml
+    python -m xlsr.bin.decode --model exported-dir --cuts recordings/   # audio files, no scoring
+    python -m xlsr.bin.decode --model exp/ctc --lang-dir data/lang_char --cuts data/kaldi/test
     python -m xlsr.bin.decode --task asr_ctc --hf-model wav2vec2-ctc-dir --exp-dir exp/hf ...
+
+--model: an exp dir, an exported model dir (python -m xlsr.bin.export; it brings its lang dir,
+so --lang-dir is optional), a checkpoint file, a Hugging Face Wav2Vec2ForCTC dir or a fairseq
+wav2vec_ctc checkpoint (dict.ltr.txt beside it); the task comes from it, the results go to
+its directory (or --exp-dir). --cuts (or --input): a lhotse cut manifest, a Kaldi data dir
+(wav.scp, optional text and segments) or audio files and directories (any format soundfile
+reads, any sample rate and channels).
 
 Methods and their options (each option is a field of the method's config dataclass; YAML
 ``--config`` has ``methods:`` and ``options:``): asr_ctc: ctc-greedy-search, ctc-decoding,
@@ -18,20 +27,49 @@ fast_beam_search_nbest_LG (--max-sym-per-frame, --beam-size, --beam, --max-conte
 --max-states, --num-paths, --nbest-scale, --ngram-lm-scales).
 
 Writes, per method (and LM scale), EXP_DIR/decode/<method>/hyps-<test_set>.jsonl,
-score-<test_set>.json and errs-<test_set>.txt, and EXP_DIR/decode/summary-<test_set>.txt.
+score-<test_set>.json and errs-<test_set>.txt, and EXP_DIR/decode/summary-<test_set>.txt;
+ctc-greedy-search adds word times ("words": [{"word", "start", "end"}], seconds) to its
+hyps lines. Without references (audio files, a Kaldi dir without text) it writes
+hyps-<test_set>.jsonl (ref "") and transcripts-<test_set>.txt (id<TAB>text) and scores
+nothing.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from typing import List, Optional
 
 from xlsr.bin.task_option import resolve_task
+from xlsr.tasks import Task, get_task
 from xlsr.tasks.decoding import decode_main
 
 
+def decode_task(argv: Optional[List[str]]) -> Task:
+    """``--task``, else the task of ``--model``, else the one ``--exp-dir`` records."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--task")
+    pre.add_argument("--model")
+    known, _ = pre.parse_known_args(sys.argv[1:] if argv is None else argv)
+    if known.task is None and known.model is not None:
+        from xlsr.models.checkpoint import CheckpointError
+        from xlsr.tasks.load import model_kind, task_of_path
+
+        try:
+            model_kind(known.model)
+        except CheckpointError as e:
+            raise SystemExit(f"decode: --model {e}") from e
+        name = task_of_path(known.model)
+        if name is None:
+            raise SystemExit(
+                f"decode: --model {known.model}: no model of a known task; give --task"
+            )
+        return get_task(name)
+    return resolve_task(argv, "decode")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    task = resolve_task(argv, "decode")
+    task = decode_task(argv)
     return decode_main(argv, task, __doc__.split("\n\n")[0])
 
 

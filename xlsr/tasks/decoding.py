@@ -63,11 +63,45 @@ NOT_DECODED = "not_decoded"  # reason of a cut that no batch delivered nor skipp
 # --------------------------------------------------------------------------------- options
 
 
+def existing_path(text: str) -> str:
+    """An argparse ``type``: an existing file or directory."""
+    if not Path(text).exists():
+        raise argparse.ArgumentTypeError(f"{text}: no such file or directory")
+    return text
+
+
 def add_common_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--exp-dir", required=True)
-    p.add_argument("--lang-dir", required=True, type=existing_dir)
     p.add_argument(
-        "--cuts", required=True, type=existing_file, help="lhotse manifest of the test set"
+        "--model",
+        default=None,
+        help="the model: an exp dir of xlsr.bin.train (its newest checkpoint, or "
+        "--checkpoint / --epoch / --iter), an exported model dir (xlsr.bin.export; it brings "
+        "its lang dir), a checkpoint file, a Hugging Face Wav2Vec2ForCTC dir or a fairseq "
+        "wav2vec_ctc checkpoint with dict.ltr.txt beside it (default: --exp-dir)",
+    )
+    p.add_argument(
+        "--exp-dir",
+        default=None,
+        help="the exp dir: its decode/ gets the results (and, without --model, its "
+        "checkpoints are decoded); default: --model's directory",
+    )
+    p.add_argument(
+        "--lang-dir",
+        default=None,
+        type=existing_dir,
+        help="the lang dir of the model (tokenizer, text normaliser, graphs); default: an "
+        "exported --model's lang/",
+    )
+    p.add_argument(
+        "--cuts",
+        "--input",
+        dest="cuts",
+        nargs="+",
+        required=True,
+        type=existing_path,
+        help="what to decode: a lhotse cut manifest, a Kaldi data dir (wav.scp, optional "
+        "text and segments) or audio files and directories (any format soundfile reads, "
+        "any sample rate and channels); without references nothing is scored",
     )
     p.add_argument("--test-set", default=None, help="name in output files (default: from --cuts)")
     p.add_argument(
@@ -119,9 +153,59 @@ def parse_methods(spec: str, known: Sequence[str]) -> List[str]:
     return list(dict.fromkeys(methods))
 
 
+def weights_dir(args) -> Path:
+    """The exp dir whose checkpoints are decoded (``--model``'s, else ``--exp-dir``)."""
+    return Path(getattr(args, "weights_dir", None) or args.exp_dir)
+
+
+def resolve_model(args) -> str:
+    """Fills in what ``--model`` implies (``--exp-dir``: its directory; ``--lang-dir``: an
+    exported dir's lang/; ``--checkpoint``: a file; ``--hf-model``: an HF dir) and returns
+    its kind: "exp_dir", "exported", "file" or "hf_ctc"; SystemExit naming the option when
+    nothing says what to decode, or where."""
+    from xlsr.models.checkpoint import CheckpointError
+    from xlsr.tasks.load import EXPORT_LANG, model_kind
+
+    if args.model is None:
+        if args.exp_dir is None:
+            raise SystemExit(
+                "give --model (the model to decode) or --exp-dir (an exp dir of xlsr.bin.train)"
+            )
+        kind = "hf_ctc" if args.hf_model else "exp_dir"
+    elif args.hf_model:
+        raise SystemExit("--model and --hf-model exclude each other: give one")
+    else:
+        try:
+            kind = model_kind(args.model)
+        except CheckpointError as e:
+            raise SystemExit(f"--model {e}") from e
+        model = Path(args.model)
+        args.exp_dir = args.exp_dir or str(model if model.is_dir() else model.parent)
+        if kind == "exp_dir":
+            args.weights_dir = str(model)
+        elif kind == "file":
+            if args.checkpoint != "last":
+                raise SystemExit(f"--model {model} (a file) and --checkpoint exclude each other")
+            args.checkpoint = str(model)
+        elif kind == "hf_ctc":
+            args.hf_model = str(model)
+        elif kind == "exported":
+            args.lang_dir = args.lang_dir or str(model / EXPORT_LANG)
+            picked = args.epoch or args.iter or args.avg > 1 or args.use_averaged_model
+            if picked or args.checkpoint != "last":
+                raise SystemExit(
+                    f"--model {model}: an exported model (one set of weights); --checkpoint, "
+                    "--epoch, --iter, --avg and --use-averaged-model pick files of an exp dir"
+                )
+    if args.lang_dir is None:
+        raise SystemExit("--lang-dir is required (an exported --model brings its own)")
+    return kind
+
+
 def check_common_args(args, model_from_exp: bool = True) -> None:
     """Refuses option combinations that would be ignored or cannot work (SystemExit naming
-    the options); ``model_from_exp``: the weights come from --exp-dir (not --hf-model)."""
+    the options); ``model_from_exp``: the weights come from an exp dir or checkpoint file
+    (not --hf-model, an exported or a fairseq model)."""
     if args.epoch > 0 and args.iter > 0:
         raise SystemExit("--epoch and --iter exclude each other: give one")
     picked = args.epoch > 0 or args.iter > 0
@@ -134,12 +218,15 @@ def check_common_args(args, model_from_exp: bool = True) -> None:
     if Path(args.checkpoint).is_dir():
         raise SystemExit(
             f"--checkpoint {args.checkpoint}: a directory, not a checkpoint file (an exp dir "
-            "goes to --exp-dir; a Hugging Face CTC model dir to --hf-model)"
+            "or an exported model dir goes to --model; a Hugging Face CTC model dir to "
+            "--hf-model)"
         )
     if args.checkpoint not in ("last", "averaged") and not Path(args.checkpoint).is_file():
         raise SystemExit(f"--checkpoint {args.checkpoint}: no such file (or: last, averaged)")
-    if args.checkpoint in ("last", "averaged") and not Path(args.exp_dir).is_dir():
-        raise SystemExit(f"--exp-dir {args.exp_dir}: no such directory (nothing trained there)")
+    if args.checkpoint in ("last", "averaged") and not weights_dir(args).is_dir():
+        raise SystemExit(
+            f"--exp-dir {weights_dir(args)}: no such directory (nothing trained there)"
+        )
 
 
 def check_lang_files(lang_dir, needs: Mapping[Path, str]) -> None:
@@ -161,16 +248,24 @@ def check_lang_files(lang_dir, needs: Mapping[Path, str]) -> None:
 
 @dataclass
 class TestSet:
-    """The utterances of a test set, from its manifest (every one is accounted for)."""
+    """The utterances of a test set, from ``--cuts`` (every one is accounted for)."""
 
     __test__ = False  # not a pytest test class
     name: str  # in the result file names
-    cuts: Path  # the manifest
+    cuts: Path  # the (first) input, for messages
     utts: Dict[str, dict]  # cut id -> {"id", "ref" (normalised), "lang", "duration"}
+    source: Any = None  # what the data loader reads: a manifest path or a CutSet
+    has_refs: bool = True  # False: transcripts are written, nothing is scored
+    skipped: Dict[str, str] = dataclasses.field(
+        default_factory=dict
+    )  # id -> reason, before decoding
 
 
 def name_of_test_set(args) -> str:
-    return args.test_set or Path(args.cuts).name.split(".")[0].replace("_cuts", "")
+    if args.test_set:
+        return args.test_set
+    first = Path(args.cuts[0] if isinstance(args.cuts, (list, tuple)) else args.cuts)
+    return first.resolve().name.split(".")[0].replace("_cuts", "") or "input"
 
 
 def start_logging(args) -> None:
@@ -178,29 +273,59 @@ def start_logging(args) -> None:
     setup_logging(Path(args.exp_dir) / "decode" / "log" / f"decode-{name_of_test_set(args)}.log")
 
 
+def _utt(cut, reference: Optional[Callable]) -> dict:
+    lang = cut.supervisions[0].language if cut.supervisions else None
+    utt = {"id": cut.id, "ref": reference(cut) if reference else "", "lang": lang}
+    if getattr(cut, "recording", None) is not None or cut.duration > 0:
+        utt["duration"] = float(cut.duration)
+    return utt
+
+
 def load_test_set(args, reference: Callable) -> TestSet:
-    """Every cut of ``--cuts`` with its reference (``reference(cut)``: for ASR the text
-    normalised as the training targets were), language and duration."""
+    """Every utterance of ``--cuts`` (a manifest, a Kaldi data dir or audio files: see
+    :mod:`xlsr.tasks.decode_inputs`) with its reference (``reference(cut)``: for ASR the
+    text normalised as the training targets were; "" without references), language and
+    duration."""
     from lhotse import load_manifest_lazy
 
-    utts: Dict[str, dict] = {}
+    from xlsr.tasks.decode_inputs import read_input
+
+    paths = args.cuts if isinstance(args.cuts, (list, tuple)) else [args.cuts]
     try:
-        for cut in load_manifest_lazy(args.cuts):
-            if cut.id in utts:
-                raise SystemExit(f"--cuts {args.cuts}: cut id {cut.id!r} occurs twice")
-            lang = cut.supervisions[0].language if cut.supervisions else None
-            utts[cut.id] = {
-                "id": cut.id,
-                "ref": reference(cut),
-                "lang": lang,
-                "duration": float(cut.duration),
-            }
-    except Exception as e:  # noqa: BLE001 - gzip, JSON, lhotse: all mean "not a manifest"
-        raise SystemExit(f"--cuts {args.cuts}: not a readable lhotse cut manifest ({e})") from e
+        given = read_input(paths)
+    except ValueError as e:
+        raise SystemExit(f"--cuts {e}") from e
+    refs = reference if given.has_refs else None
+    utts: Dict[str, dict] = {}
+    skipped = {cut.id: reason for cut, reason in given.unreadable}
+
+    def add(cut) -> None:
+        if cut.id in utts:
+            raise SystemExit(f"--cuts {paths[0]}: cut id {cut.id!r} occurs twice")
+        utts[cut.id] = _utt(cut, refs)
+
+    if given.kind != "manifest":
+        for cut in [*given.cuts, *(cut for cut, _ in given.unreadable)]:
+            add(cut)
+    else:
+        try:
+            for cut in load_manifest_lazy(given.cuts):
+                add(cut)
+        except Exception as e:  # noqa: BLE001 - gzip, JSON, lhotse: all mean "not a manifest"
+            raise SystemExit(f"--cuts {paths[0]}: not a readable lhotse cut manifest ({e})") from e
     if not utts:
-        raise SystemExit(f"--cuts {args.cuts}: the manifest has no cuts")
-    logger.info("%s: %d utterances in %s", name_of_test_set(args), len(utts), args.cuts)
-    return TestSet(name_of_test_set(args), Path(args.cuts), utts)
+        raise SystemExit(f"--cuts {paths[0]}: no utterances to decode")
+    logger.info(
+        "%s: %d utterances in %s (%s%s)",
+        name_of_test_set(args),
+        len(utts),
+        paths[0],
+        given.kind,
+        "" if given.has_refs else ", no references",
+    )
+    return TestSet(
+        name_of_test_set(args), Path(paths[0]), utts, given.cuts, given.has_refs, skipped
+    )
 
 
 # ------------------------------------------------------------------------- checkpoints
@@ -269,9 +394,9 @@ def _fairseq_kind(path: Path, obj: dict, task: str) -> str:
     )
     if "ctc" in arch or "w2v_encoder.proj.weight" in keys:
         return (
-            f"a fairseq fine-tuned CTC checkpoint ({arch or 'wav2vec_ctc'}); {tune} (fairseq "
-            "CTC models are not decoded directly; --task asr_ctc --hf-model decodes a Hugging "
-            "Face Wav2Vec2ForCTC directory)"
+            f"a fairseq fine-tuned CTC checkpoint ({arch or 'wav2vec_ctc'}); {tune}; to decode "
+            f"it: --model {path} (dict.ltr.txt beside it; --hf-model decodes a Hugging Face "
+            "Wav2Vec2ForCTC directory)"
         )
     if any(str(k).startswith("w2v_encoder.") for k in keys):
         return f"a fairseq fine-tuned checkpoint ({arch or 'unknown architecture'}); {tune}"
@@ -319,7 +444,7 @@ def _checked(path: Path, obj: Any, task: Optional[str]) -> dict:
 
 def _pick(args) -> Tuple[List[Path], str, Optional[dict]]:
     """(checkpoint files, how their weights combine, the contents of the last if loaded)."""
-    exp = Path(args.exp_dir)
+    exp = weights_dir(args)
     if args.epoch > 0 or args.iter > 0:
         paths = _chosen(exp, args)
         if args.use_averaged_model:
@@ -340,6 +465,8 @@ def model_weights(args, task: Optional[str] = None) -> Dict:
     ``weights``: how they combine) that ``--checkpoint``, ``--epoch`` / ``--iter``, ``--avg``
     and ``--use-averaged-model`` pick; files that are not checkpoints of
     ``xlsr.bin.train --task <task>`` are refused (SystemExit naming the file)."""
+    if getattr(args, "exported", None):
+        return _exported(Path(args.exported), task)
     paths, how, end = _pick(args)
     end = _checked(paths[-1], end if end is not None else _read(paths[-1]), task)
     if how == "interval_average":
@@ -357,6 +484,24 @@ def model_weights(args, task: Optional[str] = None) -> Dict:
         logger.info("decoding the weights of %s", paths[0])
         weights = end["model"]
     return {"model": weights, "config": end["config"], "checkpoints": paths, "weights": how}
+
+
+def _exported(path: Path, task: Optional[str]) -> Dict:
+    """The weights and config of an exported model dir (``xlsr.bin.export``)."""
+    from xlsr.models.checkpoint import CheckpointError
+    from xlsr.tasks.load import EXPORT_WEIGHTS, exported_state
+
+    try:
+        state = exported_state(path)
+    except CheckpointError as e:
+        raise SystemExit(str(e)) from e
+    other = task_of_run(state["config"])
+    if task is not None and other != task:
+        raise SystemExit(
+            f"{path}: a model of the task {other}, not {task}; decode it with --task {other}"
+        )
+    logger.info("decoding the exported model %s", path)
+    return {**state, "checkpoints": [path / EXPORT_WEIGHTS], "weights": "exported"}
 
 
 def model_info(paths: Sequence[Path], weights: str) -> dict:
@@ -417,60 +562,55 @@ def check_lang_dir(
         )
 
 
-def _fit_weights(model: torch.nn.Module, weights: Dict, source: str) -> None:
-    """Loads ``weights`` into ``model``; SystemExit naming ``source`` and every misfit."""
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(weights))
-    extra = sorted(set(weights) - set(expected))
-    shapes = [
-        f"{k} {tuple(weights[k].shape)} in the file, {tuple(v.shape)} in the model"
-        for k, v in expected.items()
-        if k in weights and weights[k].shape != v.shape
-    ]
-    problems = [f"{len(missing)} missing: {missing[:5]}"] if missing else []
-    problems += [f"{len(extra)} unexpected: {extra[:5]}"] if extra else []
-    problems += [f"{len(shapes)} of another shape: {shapes[:3]}"] if shapes else []
-    if problems:
-        raise SystemExit(
-            f"{source}: its weights do not fit the model its config describes "
-            f"(damaged or edited file?): {'; '.join(problems)}"
-        )
-    model.load_state_dict(weights)
-
-
 def load_task_model(args, task) -> Tuple[torch.nn.Module, dict]:
     """The ``task`` model that ``model_weights`` picks, in eval mode, after the task checked
     ``--lang-dir`` against it (ASR: the token table); and its :func:`model_info`."""
-    from xlsr.models import XLSREncoder
-    from xlsr.models.config import EncoderConfig
+    from xlsr.models.checkpoint import CheckpointError
+    from xlsr.tasks.load import build_task_model, head_config
 
     state = model_weights(args, task.name)
     run, paths = state["config"], state["checkpoints"]
     source = ", ".join(map(str, paths))
     try:
-        head_cfg = task.config_cls(**dict(run[task.section]))
-        encoder = XLSREncoder(EncoderConfig.from_dict(run["encoder"]))
-    except (KeyError, TypeError, ValueError) as e:
-        raise SystemExit(f"{source}: its config does not describe a {task.name} model ({e!r})") from e  # fmt: skip
-    task.check_lang(args.lang_dir, head_cfg, run, source)
-    model = task.build_model(encoder, head_cfg)
-    _fit_weights(model, state["model"], source)
-    return model.eval(), model_info(paths, state["weights"])
+        head_cfg, _ = head_config(task, run, source)
+        task.check_lang(args.lang_dir, head_cfg, run, source)
+        model = build_task_model(task, run, state["model"], source)
+    except CheckpointError as e:
+        raise SystemExit(str(e)) from e
+    return model, model_info(paths, state["weights"])
+
+
+def load_fairseq_model(path, obj: dict, lang_dir) -> Tuple[torch.nn.Module, dict]:
+    """A fairseq wav2vec_ctc checkpoint (read into ``obj``) as an external asr_ctc model:
+    its vocabulary (dict.ltr.txt beside it) decodes, the lang dir's tokens must match it."""
+    from xlsr.models.checkpoint import CheckpointError
+    from xlsr.tasks.load import load_fairseq_ctc_model
+
+    try:
+        loaded = load_fairseq_ctc_model(Path(path), obj)
+    except CheckpointError as e:
+        raise SystemExit(f"--model {e}") from e
+    check_lang_dir(lang_dir, len(loaded.vocabulary), str(path))
+    loaded.model.vocabulary = loaded.tokenizer  # the task's prepare() decodes with it
+    return loaded.model, model_info(loaded.files, "fairseq_model")
 
 
 # ----------------------------------------------------------------------------- decoding
 
 
 @torch.no_grad()
-def run_model(model, cuts_path, max_duration: float) -> Iterator:
-    """Yields (cut ids, output (B, T, D), frames (B,), skipped) per batch: ``skipped`` the
-    (cut id, reason) pairs the data loader could not use; B may be 0 (output None then)."""
+def run_model(model, cuts, max_duration: float) -> Iterator:
+    """Yields (cut ids, output (B, T, D), frames (B,), skipped) per batch of ``cuts`` (a
+    manifest path or a CutSet): ``skipped`` the (cut id, reason) pairs the data loader could
+    not use; B may be 0 (output None then)."""
     from lhotse import load_manifest_lazy
 
     cfg = DataConfig(
         max_duration=max_duration, min_cut_duration=0.01, max_cut_duration=max_duration
     )
-    loader, _ = make_dataloader(load_manifest_lazy(cuts_path), cfg, train=False, require_text=False)
+    if isinstance(cuts, (str, Path)):
+        cuts = load_manifest_lazy(cuts)
+    loader, _ = make_dataloader(cuts, cfg, train=False, require_text=False)
     for batch in tqdm(loader, desc="decode", leave=False):
         if batch["waveforms"].shape[0] == 0:
             yield [], None, None, list(batch["skipped"])
@@ -486,58 +626,127 @@ def _reasons(skipped: Mapping[str, str]) -> str:
     return ", ".join(f"{r}={n}" for r, n in sorted(counts.items()))
 
 
-def _decode_all(model, test_set: TestSet, max_duration: float, decode_batch: Callable):
-    """({method: {cut id: hyp}}, {cut id: skip reason}) over the whole test set."""
-    hyps: Dict[str, Dict[str, str]] = {}
-    skipped: Dict[str, str] = {}
-    for ids, out, frames, batch_skipped in run_model(model, test_set.cuts, max_duration):
-        skipped.update(batch_skipped)
-        if ids:
-            for name, texts in decode_batch(out, frames).items():
-                hyps.setdefault(name, {}).update(zip(ids, texts))
-    decoded = set().union(*hyps.values()) if hyps else set()
+@dataclass
+class Decoded:
+    """What decoding a test set gave: per result name, cut id -> hyp (and word times)."""
+
+    hyps: Dict[str, Dict[str, str]]
+    skipped: Dict[str, str]  # cut id -> reason
+    words: Dict[str, Dict[str, Optional[list]]]  # result name -> cut id -> word times
+
+
+def _decode_all(
+    model,
+    test_set: TestSet,
+    max_duration: float,
+    decode_batch: Callable,
+    word_times: Optional[Callable] = None,
+) -> Decoded:
+    """Every utterance of ``test_set`` decoded or accounted for as skipped."""
+    decoded = Decoded({}, dict(test_set.skipped), {})
+    source = test_set.source if test_set.source is not None else test_set.cuts
+    batches = (
+        run_model(model, source, max_duration) if len(test_set.skipped) < len(test_set.utts) else []
+    )
+    for ids, out, frames, batch_skipped in batches:
+        decoded.skipped.update(batch_skipped)
+        if not ids:
+            continue
+        for name, texts in decode_batch(out, frames).items():
+            decoded.hyps.setdefault(name, {}).update(zip(ids, texts))
+        for name, words in (word_times(out, frames) if word_times else {}).items():
+            decoded.words.setdefault(name, {}).update(zip(ids, words))
+    done = set().union(*decoded.hyps.values()) if decoded.hyps else set()
     for cut_id in test_set.utts:
-        if cut_id not in decoded and cut_id not in skipped:
+        if cut_id not in done and cut_id not in decoded.skipped:
             logger.warning("cut %s: no batch held it, counted as skipped (%s)", cut_id, NOT_DECODED)
-            skipped[cut_id] = NOT_DECODED
-    if not hyps:
-        first = list(skipped)[:5]
+            decoded.skipped[cut_id] = NOT_DECODED
+    if not decoded.hyps:
+        first = list(decoded.skipped)[:5]
         raise SystemExit(
             f"--cuts {test_set.cuts}: all {len(test_set.utts)} utterances were "
-            f"skipped ({_reasons(skipped)}; first {first}); nothing to score"
+            f"skipped ({_reasons(decoded.skipped)}; first {first}); nothing to decode"
         )
-    return hyps, skipped
+    return decoded
 
 
-def _items(test_set: TestSet, hyps: Mapping[str, str], skipped: Mapping[str, str]) -> List[dict]:
+def _items(
+    test_set: TestSet,
+    hyps: Mapping[str, str],
+    skipped: Mapping[str, str],
+    words: Optional[Mapping[str, Optional[list]]] = None,
+) -> List[dict]:
     """One result item per utterance of the test set, in manifest order; a skipped one has
-    hyp "" and ``skipped``: its reason."""
+    hyp "" and ``skipped``: its reason; ``words``: word times where the method gives them
+    (their spelling the hypothesis', when the counts agree)."""
     items = []
     for cut_id, utt in test_set.utts.items():
         item = dict(utt, hyp=hyps.get(cut_id, ""))
         if cut_id in skipped:
             item["skipped"] = skipped[cut_id]
+        timed = (words or {}).get(cut_id)
+        if timed is not None and len(timed) == len(item["hyp"].split()):
+            item["words"] = [dict(w, word=h) for w, h in zip(timed, item["hyp"].split())]
         items.append(item)
     return items
 
 
+def write_transcripts(out_dir: Path, test_set: str, items: Sequence[Mapping]) -> None:
+    """hyps-<test_set>.jsonl (ref "") and transcripts-<test_set>.txt (``id<TAB>text``) of a
+    decode without references, sorted by id."""
+    import json
+
+    from xlsr.scoring.results import hyp_record
+    from xlsr.utils.io import atomic_write_text
+
+    ordered = sorted(items, key=lambda it: it["id"])
+    rows = [json.dumps(hyp_record(it, ("words",)), ensure_ascii=False) + "\n" for it in ordered]
+    atomic_write_text(out_dir / f"hyps-{test_set}.jsonl", "".join(rows))
+    text = "".join(f"{it['id']}\t{it['hyp']}\n" for it in ordered)
+    atomic_write_text(out_dir / f"transcripts-{test_set}.txt", text)
+
+
 def decode_and_score(
-    args, model, decode_batch: Callable, test_set: TestSet, task, info: Optional[dict] = None
+    args,
+    model,
+    decode_batch: Callable,
+    test_set: TestSet,
+    task,
+    info: Optional[dict] = None,
+    word_times: Optional[Callable] = None,
 ) -> Dict[str, dict]:
     """Decodes ``test_set`` with ``decode_batch(output, frames) -> {method: [hyp text]}`` and
     writes, per method, EXP_DIR/decode/<method>/{hyps,score,errs}-<test_set>.* (every
     utterance accounted for, ``info`` as the score files' ``model``) and
-    EXP_DIR/decode/summary-<test_set>.txt. Returns the scores by method."""
+    EXP_DIR/decode/summary-<test_set>.txt. Returns the scores by method. Without references
+    it writes hyps-<test_set>.jsonl and transcripts-<test_set>.txt per method instead, and
+    returns {}. ``word_times(output, frames) -> {method: [word times]}`` adds ``words`` to
+    the hyps files."""
     from xlsr.scoring.results import write_summary
 
     out_dir = Path(args.exp_dir) / "decode"
-    hyps, skipped = _decode_all(model, test_set, args.max_duration, decode_batch)
+    decoded = _decode_all(model, test_set, args.max_duration, decode_batch, word_times)
+    skipped = decoded.skipped
     rule = getattr(args, "skipped_utts", "deleted")
     note = f"{len(skipped)} of {len(test_set.utts)} utterances skipped"
-    note += f" ({_reasons(skipped)}), scored as {rule}" if skipped else ""
+    if not test_set.has_refs:
+        for name, by_id in decoded.hyps.items():
+            items = _items(test_set, by_id, skipped, decoded.words.get(name))
+            write_transcripts(out_dir / name, test_set.name, items)
+        logger.info(
+            "%s: no references in %s, not scored; transcripts of %s (%s) in %s/<method>/",
+            test_set.name,
+            test_set.cuts,
+            list(decoded.hyps),
+            note,
+            out_dir,
+        )
+        return {}
     scores, rows = {}, []
-    for name, by_id in hyps.items():
-        items = _items(test_set, by_id, skipped)
+    note += f" ({_reasons(skipped)}), scored as {rule}" if skipped else ""
+    for name, by_id in decoded.hyps.items():
+        items = _items(test_set, by_id, skipped, decoded.words.get(name))
+        extra = {"extra_fields": ["words"]} if any("words" in it for it in items) else {}
         scores[name] = task.score(
             out_dir / name,
             test_set.name,
@@ -545,6 +754,7 @@ def decode_and_score(
             cer=args.cer,
             skipped_rule=rule,
             info={"model": info} if info else None,
+            **extra,
         )
         value = scores[name][task.metric]
         rows.append({"method": name, task.metric: value})
@@ -553,6 +763,100 @@ def decode_and_score(
     logger.info("best for %s: %s (%s %.2f%%; %s)", test_set.name, best["method"],
                 task.metric.upper(), best[task.metric], note)  # fmt: skip
     return scores
+
+
+# ------------------------------------------------------------------------- word times
+
+
+def frame_shift(model) -> float:
+    """Seconds per encoder frame: the product of the conv strides over 16 kHz (0.02 s)."""
+    stride = 1
+    for _, _, s in model.encoder.cfg.conv_layers:
+        stride *= int(s)
+    return stride / DataConfig().sample_rate
+
+
+def token_runs(path: Sequence[int], blank: int = 0) -> Tuple[List[int], List[Tuple[int, int]]]:
+    """Greedy CTC path -> (tokens, (first frame, last frame) of each): a token per run of
+    one non-blank id (what ``greedy_search`` keeps)."""
+    tokens: List[int] = []
+    spans: List[Tuple[int, int]] = []
+    for t, token in enumerate(path):
+        if t > 0 and token == path[t - 1]:
+            if token != blank:
+                spans[-1] = (spans[-1][0], t)
+            continue
+        if token != blank:
+            tokens.append(token)
+            spans.append((t, t))
+    return tokens, spans
+
+
+def word_spans(
+    tokens: Sequence[int], spans: Sequence[Tuple[int, int]], decode: Callable, shift: float
+) -> Optional[List[dict]]:
+    """``[{"word", "start", "end"}]``: each word from the first frame of its first token to
+    the end of the last frame of its last token (seconds). A token belongs to the word its
+    text extends (``decode`` of the tokens so far); tokens that add no text (word
+    boundaries, specials) to none. None when that does not give ``decode(tokens)``'s words."""
+    words: List[list] = []
+    before: List[str] = []
+    for k, (first, last) in enumerate(spans):
+        now = decode(tokens[: k + 1]).split()
+        if now == before:
+            continue
+        if len(now) > len(before):  # it starts a word (or more)
+            words += [["", first, last] for _ in now[len(before) :]]
+        elif words:  # it extends the last word
+            words[-1][2] = last
+        for entry, word in zip(words, now):
+            entry[0] = word
+        before = now
+    final = decode(list(tokens)).split()
+    if [w for w, _, _ in words] != final:
+        return None
+    return [
+        {"word": w, "start": round(a * shift, 3), "end": round((b + 1) * shift, 3)}
+        for w, a, b in words
+    ]
+
+
+def ctc_greedy_word_times(ctx, log_probs, frames, shift: float) -> Dict[str, list]:
+    """Word times of ``ctc-greedy-search`` from its best path (asr_ctc)."""
+    best = log_probs.argmax(dim=-1).cpu()
+    decode = ctx["tokens"].decode
+    out = []
+    for b, n in enumerate(frames.tolist()):
+        tokens, spans = token_runs(best[b, :n].tolist())
+        out.append(word_spans(tokens, spans, decode, shift))
+    return {"ctc-greedy-search": out}
+
+
+#: (task, method) -> fn(ctx, output, frames, frame shift) -> {result name: [word times]};
+#: a method may also carry its own as ``Method.word_times`` (checked first).
+WORD_TIMES: Dict[Tuple[str, str], Callable] = {
+    ("asr_ctc", "ctc-greedy-search"): ctc_greedy_word_times
+}
+
+
+def word_timer(task, ctx, methods: List[str], shift: float) -> Optional[Callable]:
+    """``word_times(output, frames) -> {result name: [word times per utterance]}`` of the
+    methods that give them, or None when none does."""
+    fns = [
+        getattr(task.methods[m], "word_times", None) or WORD_TIMES.get((task.name, m))
+        for m in methods
+    ]
+    fns = [f for f in fns if f is not None]
+    if not fns:
+        return None
+
+    def word_times(output, frames) -> Dict[str, list]:
+        out: Dict[str, list] = {}
+        for fn in fns:
+            out.update(fn(ctx, output, frames, shift))
+        return out
+
+    return word_times
 
 
 # ------------------------------------------------------------------------------ entry point
@@ -573,7 +877,8 @@ def parse_args(argv: Optional[List[str]], task, description: str) -> argparse.Na
                    f"else {','.join(task.default_methods)})")  # fmt: skip
     p.add_argument("--hf-model", type=existing_dir, default=None,
                    help="decode a Hugging Face model directory instead of EXP_DIR's "
-                   "checkpoints (asr_ctc: Wav2Vec2ForCTC, lang dir from local/prepare_lang_hf.py)")  # fmt: skip
+                   "checkpoints (asr_ctc: Wav2Vec2ForCTC, lang dir from local/prepare_lang_hf.py; "
+                   "--model takes it too)")  # fmt: skip
     for cls in task.option_classes():
         C.add_dataclass_args(p, cls)
     return p.parse_args(argv)
@@ -619,6 +924,36 @@ def _check_k2(task, methods: List[str]) -> None:
         )
 
 
+def _fairseq_file(args, task) -> Optional[dict]:
+    """The contents of ``--model`` when it is a fairseq checkpoint (decoded as an external
+    asr_ctc model); None for anything else (our checkpoints and their checks)."""
+    from xlsr.models.checkpoint import CheckpointError
+    from xlsr.tasks.load import file_kind, read_checkpoint
+
+    try:
+        obj = read_checkpoint(args.model)
+    except CheckpointError:
+        return None
+    if file_kind(obj) != "fairseq":
+        return None
+    if task.name != "asr_ctc":
+        raise SystemExit(
+            f"--model {args.model}: a fairseq checkpoint; decode it with --task asr_ctc"
+        )
+    return obj
+
+
+def _normalised(decode_batch: Callable, lang_dir) -> Callable:
+    """Hypotheses of an external vocabulary, which may spell text otherwise, normalised as
+    the references are."""
+    from xlsr.data.text_norm import TextNormalizer
+
+    norm = TextNormalizer.load(lang_dir)
+    return lambda out, frames: {
+        k: [norm(h) for h in v] for k, v in decode_batch(out, frames).items()
+    }
+
+
 def decode_main(argv: Optional[List[str]], task, description: str) -> int:
     """Checks every option, the lang dir and the model, then decodes and scores ``--cuts``
     with each method (see :func:`decode_and_score`)."""
@@ -627,23 +962,28 @@ def decode_main(argv: Optional[List[str]], task, description: str) -> int:
     args = parse_args(argv, task, description)
     yaml_cfg = C.load_yaml(args.config) if args.config else {}
     methods, options = resolve_options(args, task, yaml_cfg)
-    check_common_args(args, model_from_exp=not args.hf_model)
-    check_lang_files(args.lang_dir, task.lang_files(args.lang_dir, methods, bool(args.hf_model)))
+    kind = resolve_model(args)
+    fairseq = _fairseq_file(args, task) if kind == "file" else None
+    args.exported = args.model if kind == "exported" else None
+    external = kind == "hf_ctc" or fairseq is not None
+    check_common_args(args, model_from_exp=not external and kind != "exported")
+    check_lang_files(args.lang_dir, task.lang_files(args.lang_dir, methods, external))
     _check_k2(task, methods)
     start_logging(args)
     test_set = load_test_set(args, task.reference(args.lang_dir))
-    if args.hf_model:
+    if kind == "hf_ctc":
         model, info = task.load_external(args.hf_model, args.lang_dir)
+    elif fairseq is not None:
+        model, info = load_fairseq_model(args.model, fairseq, args.lang_dir)
+        fairseq = None  # the checkpoint's tensors are in the model now
     else:
         model, info = load_task_model(args, task)
     ctx = task.prepare(model, args.lang_dir, methods, options)
     decode_batch = batch_decoder(task, ctx, methods, options)
-    if args.hf_model:  # an external vocabulary may spell text otherwise: as the references
-        from xlsr.data.text_norm import TextNormalizer
-
-        norm, raw = TextNormalizer.load(args.lang_dir), decode_batch
-        decode_batch = lambda out, frames: {k: [norm(h) for h in v] for k, v in raw(out, frames).items()}  # noqa: E731 # fmt: skip
-    decode_and_score(args, model, decode_batch, test_set, task, info)
+    if external:
+        decode_batch = _normalised(decode_batch, args.lang_dir)
+    times = word_timer(task, ctx, methods, frame_shift(model))
+    decode_and_score(args, model, decode_batch, test_set, task, info, times)
     return 0
 
 
