@@ -237,3 +237,29 @@ def test_sentencepiece_word_boundaries(lang):
     words = word_spans(ids, spans, tok.decode, 0.02)
     assert [w["word"] for w in words] == ["one", "two", "three"]
     assert all(a["end"] <= b["start"] for a, b in zip(words, words[1:]))
+
+
+# ------------------------------------------------------------------- models users have
+
+
+def test_a_fairseq_ctc_checkpoint_decodes_with_its_dictionary(tmp_path, manifest):
+    # --model FILE.pt of fairseq: the task (asr_ctc) and the vocabulary come from it and from
+    # dict.ltr.txt beside it; hypotheses are normalised like the references (lower case)
+    from xlsr.models.hf_ctc import prepare_hf_lang_dir
+    from xlsr.testing.checkpoints import random_encoder, tiny_config, write_fairseq_checkpoint
+
+    letters = ["|", "E", "T", "O", "N", "W", "H", "R"]
+    path = write_fairseq_checkpoint(
+        random_encoder(tiny_config()), tmp_path / "ft.pt", finetuned=True
+    )
+    (tmp_path / "dict.ltr.txt").write_text("".join(f"{c} {9 - i}\n" for i, c in enumerate(letters)))
+    vocab = CtcVocab(["<s>", "<pad>", "</s>", "<unk>", *letters])
+    prepare_hf_lang_dir(tmp_path / "lang", vocab, ["one", "two", "three"])
+    argv = ["--model", str(path), "--lang-dir", str(tmp_path / "lang"), "--cuts", str(manifest)]
+    assert decode_bin.main([*argv, "--test-set", "f", "--methods", GREEDY]) == 0
+    got = rows(tmp_path, "f")
+    assert len(got) == 4 and all(r["hyp"] == r["hyp"].lower() for r in got.values())
+    assert any(r["hyp"] for r in got.values())
+    score = json.loads((tmp_path / "decode" / GREEDY / "score-f.json").read_text())
+    assert score["model"]["weights"] == "fairseq_model"
+    assert score["model"]["checkpoints"] == [str(path), str(tmp_path / "dict.ltr.txt")]

@@ -256,9 +256,8 @@ class TestSet:
     utts: Dict[str, dict]  # cut id -> {"id", "ref" (normalised), "lang", "duration"}
     source: Any = None  # what the data loader reads: a manifest path or a CutSet
     has_refs: bool = True  # False: transcripts are written, nothing is scored
-    skipped: Dict[str, str] = dataclasses.field(
-        default_factory=dict
-    )  # id -> reason, before decoding
+    #: cut id -> reason, for utterances known to be unusable before decoding
+    skipped: Dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def name_of_test_set(args) -> str:
@@ -273,12 +272,12 @@ def start_logging(args) -> None:
     setup_logging(Path(args.exp_dir) / "decode" / "log" / f"decode-{name_of_test_set(args)}.log")
 
 
-def _utt(cut, reference: Optional[Callable]) -> dict:
+def _utt(cut, reference: Optional[Callable], audio: bool = True) -> dict:
+    """The test set entry of a cut (``audio``: False for one whose audio could not be
+    opened: no duration)."""
     lang = cut.supervisions[0].language if cut.supervisions else None
     utt = {"id": cut.id, "ref": reference(cut) if reference else "", "lang": lang}
-    if getattr(cut, "recording", None) is not None or cut.duration > 0:
-        utt["duration"] = float(cut.duration)
-    return utt
+    return {**utt, "duration": float(cut.duration)} if audio else utt
 
 
 def load_test_set(args, reference: Callable) -> TestSet:
@@ -299,14 +298,16 @@ def load_test_set(args, reference: Callable) -> TestSet:
     utts: Dict[str, dict] = {}
     skipped = {cut.id: reason for cut, reason in given.unreadable}
 
-    def add(cut) -> None:
+    def add(cut, audio: bool = True) -> None:
         if cut.id in utts:
             raise SystemExit(f"--cuts {paths[0]}: cut id {cut.id!r} occurs twice")
-        utts[cut.id] = _utt(cut, refs)
+        utts[cut.id] = _utt(cut, refs, audio)
 
     if given.kind != "manifest":
-        for cut in [*given.cuts, *(cut for cut, _ in given.unreadable)]:
+        for cut in given.cuts:
             add(cut)
+        for cut, _ in given.unreadable:
+            add(cut, audio=False)
     else:
         try:
             for cut in load_manifest_lazy(given.cuts):
