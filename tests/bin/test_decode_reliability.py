@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from xlsr.bin import decode as decode_bin
-from xlsr.tasks import decoding
 from xlsr.scoring.results import read_hyps, recount
+from xlsr.tasks import decoding
 from xlsr.testing.checkpoints import random_encoder, tiny_config, write_fairseq_checkpoint
 from xlsr.testing.decode import make_decode_exp, make_test_set
 from xlsr.testing.lang import make_tiny_lang_dir

@@ -10,9 +10,9 @@ import pytest
 import soundfile as sf
 
 from xlsr.bin import decode as decode_bin
+from xlsr.decode.ctc import token_runs, word_spans
 from xlsr.models.hf_ctc import CtcVocab
 from xlsr.scoring.results import read_hyps
-from xlsr.tasks.decoding import token_runs, word_spans
 from xlsr.testing.decode import make_decode_exp, make_test_set
 from xlsr.testing.lang import SENTENCES, make_tiny_lang_dir
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -391,3 +391,51 @@ def ids_to_words(ids: Sequence[int], word_table_list: Sequence[str]) -> List[str
     if bad:
         raise ValueError(f"ids_to_words: ids {bad} outside the word table (0..{n - 1})")
     return [word_table_list[i] for i in ids]
+
+
+# ------------------------------------------------------------- word times of a CTC path
+
+
+def token_runs(path: Sequence[int], blank: int = 0) -> Tuple[List[int], List[Tuple[int, int]]]:
+    """Greedy CTC path -> (tokens, (first frame, last frame) of each): a token per run of
+    one non-blank id (what ``greedy_search`` keeps)."""
+    tokens: List[int] = []
+    spans: List[Tuple[int, int]] = []
+    for t, token in enumerate(path):
+        if t > 0 and token == path[t - 1]:
+            if token != blank:
+                spans[-1] = (spans[-1][0], t)
+            continue
+        if token != blank:
+            tokens.append(token)
+            spans.append((t, t))
+    return tokens, spans
+
+
+def word_spans(
+    tokens: Sequence[int], spans: Sequence[Tuple[int, int]], decode: Callable, shift: float
+) -> Optional[List[dict]]:
+    """``[{"word", "start", "end"}]``: each word from the first frame of its first token to
+    the end of the last frame of its last token (seconds). A token belongs to the word its
+    text extends (``decode`` of the tokens so far); tokens that add no text (word
+    boundaries, specials) to none. None when that does not give ``decode(tokens)``'s words."""
+    words: List[list] = []
+    before: List[str] = []
+    for k, (first, last) in enumerate(spans):
+        now = decode(tokens[: k + 1]).split()
+        if now == before:
+            continue
+        if len(now) > len(before):  # it starts a word (or more)
+            words += [["", first, last] for _ in now[len(before) :]]
+        elif words:  # it extends the last word
+            words[-1][2] = last
+        for entry, word in zip(words, now):
+            entry[0] = word
+        before = now
+    final = decode(list(tokens)).split()
+    if [w for w, _, _ in words] != final:
+        return None
+    return [
+        {"word": w, "start": round(a * shift, 3), "end": round((b + 1) * shift, 3)}
+        for w, a, b in words
+    ]

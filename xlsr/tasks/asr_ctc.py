@@ -144,6 +144,21 @@ def _whole_lattice_rescoring(ctx, log_probs, frames, options):
 
 
 logger = logging.getLogger(__name__)
+
+
+def ctc_greedy_word_times(ctx, log_probs, frames, shift: float) -> Dict[str, list]:
+    """Word times of ``ctc-greedy-search`` from its best path (``Method.word_times``)."""
+    from xlsr.decode import ctc as D
+
+    best = log_probs.argmax(dim=-1).cpu()
+    decode = ctx["tokens"].decode
+    out = []
+    for b, n in enumerate(frames.tolist()):
+        tokens, spans = D.token_runs(best[b, :n].tolist())
+        out.append(D.word_spans(tokens, spans, decode, shift))
+    return {"ctc-greedy-search": out}
+
+
 HLG_FILES = ("HLG", "words")
 
 
@@ -154,7 +169,7 @@ class AsrCtcTask(AsrTask):
     model_cls = CtcModel
     ctc_feasible = True
     methods = {
-        "ctc-greedy-search": Method(_greedy),
+        "ctc-greedy-search": Method(_greedy, word_times=ctc_greedy_word_times),
         "ctc-decoding": Method(_ctc_decoding, (GraphSearchConfig,), needs_k2=True),
         "1best": Method(_one_best, (GraphSearchConfig,), HLG_FILES, True),
         "nbest": Method(_nbest, (GraphSearchConfig, NbestConfig), HLG_FILES, True),

@@ -52,12 +52,15 @@ class Method:
         lang_files: files of the lang dir it needs, as ``xlsr.graph.lang_dir.LangDir``
             attribute names ("HLG", "words", "rescore_G" ...), checked before any work.
         needs_k2: whether it runs only with k2.
+        word_times: optional ``fn(ctx, output, frames, frame_shift) -> {result name: [word
+            times per utterance]}`` (``[{"word", "start", "end"}]``, seconds) for hyps files.
     """
 
     run: Callable[..., Dict[str, List[str]]]
     configs: Tuple[type, ...] = ()
     lang_files: Tuple[str, ...] = ()
     needs_k2: bool = False
+    word_times: Optional[Callable[..., Dict[str, list]]] = None
 
 
 class Task:

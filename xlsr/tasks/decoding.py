@@ -777,76 +777,10 @@ def frame_shift(model) -> float:
     return stride / DataConfig().sample_rate
 
 
-def token_runs(path: Sequence[int], blank: int = 0) -> Tuple[List[int], List[Tuple[int, int]]]:
-    """Greedy CTC path -> (tokens, (first frame, last frame) of each): a token per run of
-    one non-blank id (what ``greedy_search`` keeps)."""
-    tokens: List[int] = []
-    spans: List[Tuple[int, int]] = []
-    for t, token in enumerate(path):
-        if t > 0 and token == path[t - 1]:
-            if token != blank:
-                spans[-1] = (spans[-1][0], t)
-            continue
-        if token != blank:
-            tokens.append(token)
-            spans.append((t, t))
-    return tokens, spans
-
-
-def word_spans(
-    tokens: Sequence[int], spans: Sequence[Tuple[int, int]], decode: Callable, shift: float
-) -> Optional[List[dict]]:
-    """``[{"word", "start", "end"}]``: each word from the first frame of its first token to
-    the end of the last frame of its last token (seconds). A token belongs to the word its
-    text extends (``decode`` of the tokens so far); tokens that add no text (word
-    boundaries, specials) to none. None when that does not give ``decode(tokens)``'s words."""
-    words: List[list] = []
-    before: List[str] = []
-    for k, (first, last) in enumerate(spans):
-        now = decode(tokens[: k + 1]).split()
-        if now == before:
-            continue
-        if len(now) > len(before):  # it starts a word (or more)
-            words += [["", first, last] for _ in now[len(before) :]]
-        elif words:  # it extends the last word
-            words[-1][2] = last
-        for entry, word in zip(words, now):
-            entry[0] = word
-        before = now
-    final = decode(list(tokens)).split()
-    if [w for w, _, _ in words] != final:
-        return None
-    return [
-        {"word": w, "start": round(a * shift, 3), "end": round((b + 1) * shift, 3)}
-        for w, a, b in words
-    ]
-
-
-def ctc_greedy_word_times(ctx, log_probs, frames, shift: float) -> Dict[str, list]:
-    """Word times of ``ctc-greedy-search`` from its best path (asr_ctc)."""
-    best = log_probs.argmax(dim=-1).cpu()
-    decode = ctx["tokens"].decode
-    out = []
-    for b, n in enumerate(frames.tolist()):
-        tokens, spans = token_runs(best[b, :n].tolist())
-        out.append(word_spans(tokens, spans, decode, shift))
-    return {"ctc-greedy-search": out}
-
-
-#: (task, method) -> fn(ctx, output, frames, frame shift) -> {result name: [word times]};
-#: a method may also carry its own as ``Method.word_times`` (checked first).
-WORD_TIMES: Dict[Tuple[str, str], Callable] = {
-    ("asr_ctc", "ctc-greedy-search"): ctc_greedy_word_times
-}
-
-
 def word_timer(task, ctx, methods: List[str], shift: float) -> Optional[Callable]:
     """``word_times(output, frames) -> {result name: [word times per utterance]}`` of the
     methods that give them, or None when none does."""
-    fns = [
-        getattr(task.methods[m], "word_times", None) or WORD_TIMES.get((task.name, m))
-        for m in methods
-    ]
+    fns = [task.methods[m].word_times for m in methods]
     fns = [f for f in fns if f is not None]
     if not fns:
         return None

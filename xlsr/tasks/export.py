@@ -199,6 +199,8 @@ def readme(out: Path, run: Dict[str, Any], info: Dict[str, Any], exp: Path) -> s
         f"- weights: {weights[info['weights']]} {info['source']} (update {info['update']}, "
         f"hash {info['hash']})",
         f"- lang dir: {info['lang_dir']} (copied to lang/: {', '.join(info['lang_files'])})",
+        f"- training data: {run.get('train_cuts') or 'not recorded'}; validation: "
+        f"{run.get('valid_cuts') or 'none recorded'}",
         "",
     ]
     for key, title in (

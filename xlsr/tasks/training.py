@@ -174,6 +174,8 @@ def train_main(argv: Optional[List[str]], task: Task, description: str) -> int:
         "encoder": encoder.cfg.to_dict(),
         "lang_dir": str(args.lang_dir),
         "xlsr_checkpoint": args.xlsr_checkpoint,
+        "train_cuts": str(args.train_cuts),
+        "valid_cuts": str(args.valid_cuts) if args.valid_cuts else None,
         **task.run_facts(targets),
     }
     check_resumable(exp_dir, C.to_plain(run_config), task)  # before config.yaml is rewritten
