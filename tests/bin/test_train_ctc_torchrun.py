@@ -10,6 +10,7 @@ import pytest
 
 from xlsr.data.tokenizer import TokenizerConfig, train_tokenizer
 from xlsr.testing.corpus import make_tiny_cutset
+from xlsr.testing.train import tiny_train_args
 from xlsr.train.checkpoint import load_checkpoint
 from xlsr.train.fsdp import fsdp_available
 
@@ -27,50 +28,15 @@ def test_two_process_torchrun_training(tmp_path, distributed):
         texts.setdefault(c.supervisions[0].language, []).append(c.supervisions[0].text)
     train_tokenizer(texts, tmp_path / "lang" / "tokenizer", TokenizerConfig(model_type="char"))
     torchrun = str(Path(sys.executable).parent / "torchrun")
-    cmd = [
-        torchrun,
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "xlsr.bin.train",
+    cmd = [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "xlsr.bin.train"]
+    cmd += [
         "--task",
         "asr_ctc",
-        "--lang-dir",
-        str(tmp_path / "lang"),
-        "--train-cuts",
-        str(tmp_path / "cuts.jsonl.gz"),
-        "--exp-dir",
-        str(tmp_path / "exp"),
-        "--encoder-preset",
-        "xlsr_tiny",
-        "--max-update",
-        "3",
-        "--update-freq",
-        "1",
-        "--freeze-finetune-updates",
-        "0",
-        "--ctc-loss",
-        "torch",
-        "--lr",
-        "1e-3",
-        "--data-max-duration",
-        "2.5",
-        "--data-min-cut-duration",
-        "0.5",
-        "--data-max-cut-duration",
-        "2.0",
-        "--save-every-n",
-        "0",
-        "--log-interval",
-        "1",
-        "--tensorboard",
-        "false",
-        "--distributed",
-        distributed,
-        "--enc-checkpoint-activations",
-        str(distributed == "fsdp").lower(),
+        *tiny_train_args(tmp_path / "lang", tmp_path / "cuts.jsonl.gz", tmp_path / "exp"),
     ]
+    cmd += ["--max-update", "3", "--ctc-loss", "torch", "--lr", "1e-3", "--log-interval", "1"]
+    cmd += ["--distributed", distributed]
+    cmd += ["--enc-checkpoint-activations", str(distributed == "fsdp").lower()]
     env = {"OMP_NUM_THREADS": "1", "PATH": str(Path(sys.executable).parent)}
     proc = subprocess.run(
         cmd, capture_output=True, text=True, timeout=300, env={**__import__("os").environ, **env}

@@ -12,6 +12,7 @@ from xlsr.data.targets import CutTargets, scan_unknown_symbols
 from xlsr.data.text_norm import TextNormalizer
 from xlsr.data.tokenizer import TokenizerConfig, train_tokenizer
 from xlsr.testing.corpus import make_tiny_cutset
+from xlsr.testing.train import TINY_TRAIN_OPTIONS, tiny_train_args
 from xlsr.train import checkpoint as ckpt
 
 pytestmark = pytest.mark.filterwarnings("ignore:You are using DynamicBucketingSampler")
@@ -35,38 +36,9 @@ def data(tmp_path_factory):
 
 
 def train(root, lang, exp, *extra):
+    args = tiny_train_args(lang, root / "cuts.jsonl.gz", exp)
     return train_bin.main(
-        [
-            "--task",
-            "asr_ctc",
-            "--lang-dir",
-            str(lang),
-            "--train-cuts",
-            str(root / "cuts.jsonl.gz"),
-            "--exp-dir",
-            str(exp),
-            "--encoder-preset",
-            "xlsr_tiny",
-            "--max-update",
-            "2",
-            "--update-freq",
-            "1",
-            "--freeze-finetune-updates",
-            "0",
-            "--ctc-loss",
-            "torch",
-            "--data-max-duration",
-            "2.5",
-            "--data-min-cut-duration",
-            "0.5",
-            "--data-max-cut-duration",
-            "2.0",
-            "--save-every-n",
-            "0",
-            "--tensorboard",
-            "false",
-            *extra,
-        ]
+        ["--task", "asr_ctc", *args, "--max-update", "2", "--ctc-loss", "torch", *extra]
     )
 
 
@@ -165,50 +137,13 @@ def test_kill_9_then_the_same_command_equals_an_uninterrupted_run(data, tmp_path
     import torch
 
     root, _, lang = data
-    args = [
-        "--task",
-        "asr_ctc",
-        "--lang-dir",
-        str(lang),
-        "--train-cuts",
-        str(root / "cuts.jsonl.gz"),
-        "--valid-cuts",
-        str(root / "cuts.jsonl.gz"),
-        "--encoder-preset",
-        "xlsr_tiny",
-        "--max-update",
-        "10",
-        "--update-freq",
-        "1",
-        "--freeze-finetune-updates",
-        "0",
-        "--ctc-loss",
-        "torch",
-        "--data-max-duration",
-        "2.5",
-        "--data-min-cut-duration",
-        "0.5",
-        "--data-max-cut-duration",
-        "2.0",
-        "--save-every-n",
-        "4",
-        "--valid-interval",
-        "3",
-        "--keep-last-n",
-        "0",
-        "--average-period",
-        "1",
-        "--tensorboard",
-        "false",
-        "--enc-mask-prob",
-        "0.3",
-        "--enc-mask-length",
-        "2",
-        "--enc-dropout",
-        "0.1",
-        "--data-num-workers",
-        workers,
-    ]
+    cuts = root / "cuts.jsonl.gz"
+    args = ["--task", "asr_ctc", "--lang-dir", str(lang), "--train-cuts", str(cuts)]
+    args += ["--valid-cuts", str(cuts), *TINY_TRAIN_OPTIONS, "--max-update", "10"]
+    args += ["--ctc-loss", "torch", "--save-every-n", "4", "--valid-interval", "3"]
+    args += ["--keep-last-n", "0", "--average-period", "1", "--data-num-workers", workers]
+    # dropout and time masking: the RNG streams must continue exactly after the kill
+    args += ["--enc-mask-prob", "0.3", "--enc-mask-length", "2", "--enc-dropout", "0.1"]
 
     def run(exp, script=None):
         cmd = (

@@ -15,6 +15,7 @@ from xlsr.bin import train as train_bin
 from xlsr.models.base import TaskModel
 from xlsr.tasks import Method, Task, get_task, register, task_names
 from xlsr.testing.corpus import make_tiny_cutset
+from xlsr.testing.train import tiny_train_args
 from xlsr.train import checkpoint as ckpt
 
 pytestmark = pytest.mark.filterwarnings("ignore:You are using DynamicBucketingSampler")
@@ -114,30 +115,7 @@ def test_the_generic_entry_point_trains_the_toy_task(tmp_path):
     cuts = make_tiny_cutset(tmp_path / "audio", n=6, durations=[1.0] * 6)
     cuts.to_file(tmp_path / "cuts.jsonl.gz")
     (tmp_path / "lang").mkdir()
-    args = [
-        "--lang-dir",
-        str(tmp_path / "lang"),
-        "--train-cuts",
-        str(tmp_path / "cuts.jsonl.gz"),
-        "--exp-dir",
-        str(tmp_path / "exp"),
-        "--encoder-preset",
-        "xlsr_tiny",
-        "--update-freq",
-        "1",
-        "--freeze-finetune-updates",
-        "0",
-        "--data-max-duration",
-        "2.5",
-        "--data-min-cut-duration",
-        "0.5",
-        "--data-max-cut-duration",
-        "2.0",
-        "--save-every-n",
-        "0",
-        "--tensorboard",
-        "false",
-    ]
+    args = tiny_train_args(tmp_path / "lang", tmp_path / "cuts.jsonl.gz", tmp_path / "exp")
     assert (
         train_bin.main(
             ["--task", "toy_is_english", "--toy-num-classes", "2", "--max-update", "2", *args]

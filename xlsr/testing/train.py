@@ -106,3 +106,31 @@ def assert_ranks_equal_single(tmp: Union[str, Path], single: nn.Module) -> None:
             # scales up to +-lr in a direction that depends on summation order
             continue
         torch.testing.assert_close(r0[name], value, rtol=1e-4, atol=1e-5, msg=name)
+
+
+#: options of a tiny CLI training run (seconds on a CPU): tiny encoder, one batch per update,
+#: no frozen phase, 0.5-2 s cuts in 2.5 s batches, no periodic checkpoints, no TensorBoard
+TINY_TRAIN_OPTIONS = [
+    "--encoder-preset",
+    "xlsr_tiny",
+    "--update-freq",
+    "1",
+    "--freeze-finetune-updates",
+    "0",
+    "--data-max-duration",
+    "2.5",
+    "--data-min-cut-duration",
+    "0.5",
+    "--data-max-cut-duration",
+    "2.0",
+    "--save-every-n",
+    "0",
+    "--tensorboard",
+    "false",
+]
+
+
+def tiny_train_args(lang_dir, train_cuts, exp_dir) -> list:
+    """``xlsr.bin.train`` arguments of a tiny run on ``train_cuts`` into ``exp_dir``."""
+    return ["--lang-dir", str(lang_dir), "--train-cuts", str(train_cuts), "--exp-dir", str(exp_dir),
+            *TINY_TRAIN_OPTIONS]  # fmt: skip
