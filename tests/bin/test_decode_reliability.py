@@ -290,7 +290,7 @@ def model_files(tmp_path, exp, lang):
     transducer = make_decode_exp(tmp_path / "tr", lang, head="transducer") / "checkpoint-1.pt"
     (tmp_path / "trunc.pt").write_bytes((exp / "checkpoint-1.pt").read_bytes()[:5000])
     torch.save(enc.state_dict(), tmp_path / "bare.pt")
-    from xlsr.models.checkpoint import save_encoder
+    from xlsr.models.fairseq_hf import save_encoder
 
     save_encoder(enc, tmp_path / "enc.pt")
     need = "needs a checkpoint of xlsr.bin.train --task asr_ctc"

@@ -17,7 +17,7 @@ VOCAB = ["<s>", "<pad>", "</s>", "<unk>", "|"] + list("ONETWHRFIVSXU")
 
 def _fix_lm_head(path):
     """write_hf_dir writes a 12-way lm_head; make it match VOCAB."""
-    from xlsr.models.checkpoint import read_safetensors
+    from xlsr.models.fairseq_hf import read_safetensors
     from xlsr.testing.checkpoints import write_safetensors
 
     state = read_safetensors(path / "model.safetensors")
@@ -59,7 +59,7 @@ def test_logits_match_transformers(hf_dir):
 
 
 def test_lm_head_of_the_wrong_size_is_refused(hf_dir):
-    from xlsr.models.checkpoint import CheckpointError
+    from xlsr.models.fairseq_hf import CheckpointError
 
     (hf_dir / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(VOCAB[:-1])}))
     with pytest.raises(CheckpointError, match="lm_head has 18 outputs, vocab.json 17 tokens"):

@@ -13,7 +13,7 @@ import torch
 import xlsr
 from xlsr.bin import train as train_bin
 from xlsr.data.tokenizer import read_symbols
-from xlsr.models.checkpoint import CheckpointError, load_encoder, read_safetensors, save_encoder
+from xlsr.models.fairseq_hf import CheckpointError, load_encoder, read_safetensors, save_encoder
 from xlsr.models.safe_pickle import torch_load
 from xlsr.testing.checkpoints import (
     padded_batch,

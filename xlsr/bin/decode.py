@@ -52,7 +52,7 @@ def decode_task(argv: Optional[List[str]]) -> Task:
     pre.add_argument("--model")
     known, _ = pre.parse_known_args(sys.argv[1:] if argv is None else argv)
     if known.task is None and known.model is not None:
-        from xlsr.models.checkpoint import CheckpointError
+        from xlsr.models.fairseq_hf import CheckpointError
         from xlsr.tasks.load import model_kind, task_of_path
 
         try:

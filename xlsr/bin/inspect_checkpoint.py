@@ -18,7 +18,7 @@ import logging
 import sys
 from typing import List, Optional
 
-from xlsr.models.checkpoint import CheckpointError, load_encoder
+from xlsr.models.fairseq_hf import CheckpointError, load_encoder
 
 
 def main(argv: Optional[List[str]] = None) -> int:

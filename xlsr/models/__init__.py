@@ -1,6 +1,5 @@
 """XLS-R encoder, presets and checkpoint import."""
 
-from xlsr.models.checkpoint import CheckpointError, LoadReport, load_encoder, save_encoder
 from xlsr.models.config import (
     PRESETS,
     EncoderConfig,
@@ -12,6 +11,7 @@ from xlsr.models.config import (
     xlsr_tiny,
 )
 from xlsr.models.encoder import XLSREncoder
+from xlsr.models.fairseq_hf import CheckpointError, LoadReport, load_encoder, save_encoder
 
 __all__ = [
     "PRESETS",

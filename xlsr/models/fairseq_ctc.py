@@ -1,7 +1,7 @@
 """Existing fine-tuned models: a fairseq ``wav2vec_ctc`` checkpoint as a CtcModel.
 
 fairseq's fine-tuned CTC model (``Wav2VecCtc``) is the wav2vec 2.0 encoder
-(``w2v_encoder.w2v_model.*``, read by :func:`xlsr.models.checkpoint.load_fairseq`) and one
+(``w2v_encoder.w2v_model.*``, read by :func:`xlsr.models.fairseq_hf.load_fairseq`) and one
 linear projection ``w2v_encoder.proj`` (weight (V, D), bias (V,)) to the target dictionary.
 Its conventions, from fairseq's sources:
 
@@ -26,8 +26,8 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
 
-from xlsr.models.checkpoint import CheckpointError, load_fairseq
 from xlsr.models.ctc import CtcConfig, CtcModel
+from xlsr.models.fairseq_hf import CheckpointError, load_fairseq
 from xlsr.models.hf_ctc import CtcVocab
 from xlsr.models.safe_pickle import to_plain
 

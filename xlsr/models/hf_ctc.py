@@ -18,8 +18,8 @@ from typing import Dict, Iterable, List, Sequence, Tuple, Union
 
 import torch
 
-from xlsr.models.checkpoint import CheckpointError, load_encoder, read_hf_weights
 from xlsr.models.ctc import CtcConfig, CtcModel
+from xlsr.models.fairseq_hf import CheckpointError, load_encoder, read_hf_weights
 
 logger = logging.getLogger(__name__)
 Pathlike = Union[str, Path]

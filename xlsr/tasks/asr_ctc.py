@@ -191,7 +191,7 @@ class AsrCtcTask(AsrTask):
     def load_external(self, path, lang_dir):
         """A Hugging Face ``Wav2Vec2ForCTC`` directory (lang dir from local/prepare_lang_hf.py);
         its vocabulary may be upper case, so hypotheses are normalised like the references."""
-        from xlsr.models.checkpoint import HF_WEIGHT_FILES
+        from xlsr.models.fairseq_hf import HF_WEIGHT_FILES
         from xlsr.models.hf_ctc import load_hf_ctc
         from xlsr.tasks.decoding import check_lang_dir, model_info
 

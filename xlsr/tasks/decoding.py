@@ -163,7 +163,7 @@ def resolve_model(args) -> str:
     exported dir's lang/; ``--checkpoint``: a file; ``--hf-model``: an HF dir) and returns
     its kind: "exp_dir", "exported", "file" or "hf_ctc"; SystemExit naming the option when
     nothing says what to decode, or where."""
-    from xlsr.models.checkpoint import CheckpointError
+    from xlsr.models.fairseq_hf import CheckpointError
     from xlsr.tasks.load import EXPORT_LANG, model_kind
 
     if args.model is None:
@@ -406,7 +406,7 @@ def _fairseq_kind(path: Path, obj: dict, task: str) -> str:
 
 def _what_else(path: Path, obj: Any, task: str) -> Optional[str]:
     """None for a checkpoint of our trainer; else what the file is (for the message)."""
-    from xlsr.models.checkpoint import OUR_FORMAT
+    from xlsr.models.fairseq_hf import OUR_FORMAT
 
     if not isinstance(obj, dict):
         return f"a {type(obj).__name__}, not a checkpoint dict"
@@ -489,7 +489,7 @@ def model_weights(args, task: Optional[str] = None) -> Dict:
 
 def _exported(path: Path, task: Optional[str]) -> Dict:
     """The weights and config of an exported model dir (``xlsr.bin.export``)."""
-    from xlsr.models.checkpoint import CheckpointError
+    from xlsr.models.fairseq_hf import CheckpointError
     from xlsr.tasks.load import EXPORT_WEIGHTS, exported_state
 
     try:
@@ -566,7 +566,7 @@ def check_lang_dir(
 def load_task_model(args, task) -> Tuple[torch.nn.Module, dict]:
     """The ``task`` model that ``model_weights`` picks, in eval mode, after the task checked
     ``--lang-dir`` against it (ASR: the token table); and its :func:`model_info`."""
-    from xlsr.models.checkpoint import CheckpointError
+    from xlsr.models.fairseq_hf import CheckpointError
     from xlsr.tasks.load import build_task_model, head_config
 
     state = model_weights(args, task.name)
@@ -584,7 +584,7 @@ def load_task_model(args, task) -> Tuple[torch.nn.Module, dict]:
 def load_fairseq_model(path, obj: dict, lang_dir) -> Tuple[torch.nn.Module, dict]:
     """A fairseq wav2vec_ctc checkpoint (read into ``obj``) as an external asr_ctc model:
     its vocabulary (dict.ltr.txt beside it) decodes, the lang dir's tokens must match it."""
-    from xlsr.models.checkpoint import CheckpointError
+    from xlsr.models.fairseq_hf import CheckpointError
     from xlsr.tasks.load import load_fairseq_ctc_model
 
     try:
@@ -862,7 +862,7 @@ def _check_k2(task, methods: List[str]) -> None:
 def _fairseq_file(args, task) -> Optional[dict]:
     """The contents of ``--model`` when it is a fairseq checkpoint (decoded as an external
     asr_ctc model); None for anything else (our checkpoints and their checks)."""
-    from xlsr.models.checkpoint import CheckpointError
+    from xlsr.models.fairseq_hf import CheckpointError
     from xlsr.tasks.load import file_kind, read_checkpoint
 
     try:

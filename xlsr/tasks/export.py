@@ -24,7 +24,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
-from xlsr.models.checkpoint import CheckpointError
+from xlsr.models.fairseq_hf import CheckpointError
 from xlsr.tasks.base import get_task, task_of_run
 from xlsr.tasks.load import (
     EXPORT_CONFIG,

@@ -34,7 +34,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import torch
 from torch import Tensor
 
-from xlsr.models.checkpoint import OUR_FORMAT, CheckpointError
+from xlsr.models.fairseq_hf import OUR_FORMAT, CheckpointError
 from xlsr.tasks.base import get_task, task_of_run
 from xlsr.train import checkpoint as ckpt
 
@@ -393,7 +393,7 @@ def _external_config(model, source: Path, extra: Dict[str, Any]) -> Dict[str, An
 
 
 def _hf_ctc(path: Path) -> LoadedModel:
-    from xlsr.models.checkpoint import HF_WEIGHT_FILES
+    from xlsr.models.fairseq_hf import HF_WEIGHT_FILES
     from xlsr.models.hf_ctc import load_hf_ctc
 
     model, vocab = load_hf_ctc(path)

@@ -95,7 +95,7 @@ def make_loader(
 
 def _differences(old: dict, new: dict, task: Task) -> List[Tuple[str, Any, Any]]:
     """(what, old, new) for every setting that makes ``old``'s checkpoints unusable."""
-    from xlsr.models.checkpoint import ARCH_FIELDS
+    from xlsr.models.fairseq_hf import ARCH_FIELDS
 
     pairs = [("task (--task)", task_of_run(old), new["task"])]
     pairs += [

@@ -10,7 +10,7 @@ import torch
 
 import xlsr
 from xlsr.bin import inspect_checkpoint
-from xlsr.models.checkpoint import CheckpointError, parse_conv_layers
+from xlsr.models.fairseq_hf import CheckpointError, parse_conv_layers
 from xlsr.models.safe_pickle import torch_load
 from xlsr.testing.checkpoints import (
     hf_state_dict,
