@@ -11,10 +11,11 @@ from lhotse.utils import fastcopy
 from xlsr.data.dataset import DataConfig, TokenTargets, make_dataloader
 from xlsr.models.ctc import CtcConfig, CtcModel
 from xlsr.tasks.asr import compute_asr_loss
+from xlsr.testing import train as testing_train
 from xlsr.testing.checkpoints import random_encoder, tiny_config
 from xlsr.testing.corpus import make_tiny_cutset
 from xlsr.train import checkpoint as ckpt
-from xlsr.train.trainer import TrainConfig, Trainer, TrainingDataError
+from xlsr.train.trainer import Trainer, TrainingDataError
 
 pytestmark = pytest.mark.filterwarnings("ignore:You are using DynamicBucketingSampler")
 VOCAB = 8
@@ -50,22 +51,9 @@ def loaders(cuts, workers):
 
 
 def config(exp_dir, **kw):
-    base = dict(
-        exp_dir=str(exp_dir),
-        max_update=10,
-        lr=1e-3,
-        update_freq=1,
-        max_epochs=100,
-        freeze_finetune_updates=0,
-        log_interval=1,
-        save_every_n=4,
-        keep_last_n=0,
-        average_period=1,
-        valid_interval=3,
-        tensorboard=False,
-        seed=1,
-    )
-    return TrainConfig(**{**base, **kw})
+    """10 updates, a checkpoint every 4 and a validation every 3 (so they do not coincide)."""
+    base = dict(max_update=10, max_epochs=100, save_every_n=4, valid_interval=3)
+    return testing_train.config(exp_dir, **{**base, **kw})
 
 
 def train(cuts, exp_dir, workers, loss_fn=compute_asr_loss, model_seed=2):
