@@ -48,6 +48,7 @@ MAKERS = {
     "LG.pt": _GRAPHS,
     "HLG.pt": _GRAPHS,
     "HLG.fst": _GRAPHS,
+    "labels.txt": "xlsr.tasks.classification.write_labels (the lid / sid label dictionary)",
 }
 
 
