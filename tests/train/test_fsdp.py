@@ -43,7 +43,7 @@ def _worker(rank, world, tmp, port, first):
     assert trainer.fsdp
     trainer.fit()
     # the sharded model must not outlive its process group: drop every reference to it
-    # (the local ``model`` too; once it lingered, the process aborted at exit, 1 run in ~10)
+    # (the local ``model`` too: with it alive, rank 1 once aborted at exit in a full-suite run)
     del trainer, model
     gc.collect()
     dist.destroy_process_group()
