@@ -23,6 +23,7 @@ then train and decode it: every option comes from the task's dataclasses.
     targets(lang_dir)               cut -> training target (picklable)
     loss(model, batch)              the trainer's (summed loss, info)
     prepare(model, lang_dir, methods, options)  what the methods need (tokenizer, graphs)
+    decoding_model(model, methods, options)     what runs on each batch (default: the model)
     lang_files(lang_dir, methods, external)  lang dir files the methods need (checked up front)
     check_lang(lang_dir, cfg, run, source)      refuse a lang dir that does not fit the model
     reference(lang_dir)             cut -> reference string for scoring
@@ -107,6 +108,11 @@ class Task:
 
     def prepare(self, model, lang_dir: Pathlike, methods: List[str], options: Mapping[type, Any]):
         return {}
+
+    def decoding_model(self, model, methods: List[str], options: Mapping[type, Any]):
+        """What decoding runs on each batch, ``(waveforms, lengths) -> (output, frames)``:
+        the model itself by default (a task may wrap it, e.g. to merge several views)."""
+        return model
 
     def lang_files(
         self, lang_dir: Pathlike, methods: List[str], external: bool = False

@@ -918,7 +918,8 @@ def decode_main(argv: Optional[List[str]], task, description: str) -> int:
     if external:
         decode_batch = _normalised(decode_batch, args.lang_dir)
     times = word_timer(task, ctx, methods, frame_shift(model))
-    decode_and_score(args, model, decode_batch, test_set, task, info, times)
+    runner = task.decoding_model(model, methods, options)  # e.g. several views per utterance
+    decode_and_score(args, runner, decode_batch, test_set, task, info, times)
     return 0
 
 
