@@ -4,35 +4,15 @@ from __future__ import annotations
 
 from typing import Any, Dict, Tuple
 
-import torch
 from torch import Tensor, nn
 
-from xlsr.tasks.base import Pathlike, Task
-
-SAMPLE_RATE = 16000
+from xlsr.tasks.base import Pathlike, Task, batch_loss
 
 
 def compute_asr_loss(model: nn.Module, batch: Dict) -> Tuple[Tensor, Dict[str, float]]:
-    """Runs ``model(waveforms, lengths, targets) -> (loss, info)`` on a batch of
-    :func:`xlsr.data.dataset.make_dataloader` (``supervisions["targets"]`` token ids).
-
-    ``model`` may be wrapped in DDP or sharded by FSDP: the loss is computed inside its
-    ``forward``. A batch whose cuts were all skipped (bad audio) still runs the model, on one
-    second of silence with no tokens, and returns that loss times 0 with zero counters: every
-    rank then takes part in the same gradient reductions.
-    """
-    core = model.module if hasattr(model, "module") else model
-    device = next(core.parameters()).device
-    wav, lengths = batch["waveforms"], batch["lengths"]
-    targets = batch["supervisions"]["targets"]
-    empty = wav.shape[0] == 0
-    if empty:
-        wav, lengths, targets = torch.zeros(1, SAMPLE_RATE), torch.tensor([SAMPLE_RATE]), [[]]
-    loss, info = model(wav.to(device), lengths.to(device), targets)
-    if empty:
-        return loss * 0.0, {k: 0.0 for k in info}
-    info["audio_seconds"] = float(lengths.sum()) / SAMPLE_RATE
-    return loss, info
+    """The trainer's ``loss_fn`` for the ASR heads (token-id targets; see
+    :func:`xlsr.tasks.base.batch_loss`: an all-skipped batch runs on silence with no tokens)."""
+    return batch_loss(model, batch, [[]])
 
 
 class AsrTask(Task):

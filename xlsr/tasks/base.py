@@ -191,3 +191,36 @@ def options_from(values: Mapping[str, Any], classes: List[Type]) -> Dict[type, A
         names = {f.name for f in dataclasses.fields(cls)}
         out[cls] = cls(**{k: v for k, v in values.items() if k in names})
     return out
+
+
+SAMPLE_RATE = 16000
+
+
+def batch_loss(model, batch: Mapping[str, Any], empty_targets: Any):
+    """Runs ``model(waveforms, lengths, targets) -> (loss, info)`` on a batch of
+    :func:`xlsr.data.dataset.make_dataloader` (``supervisions["targets"]``): the trainer's
+    ``loss_fn`` for every task whose model computes its loss in ``forward``.
+
+    ``model`` may be wrapped in DDP or sharded by FSDP. A batch whose cuts were all skipped
+    (bad audio) still runs the model, on one second of silence with ``empty_targets``, and
+    returns that loss times 0 with zero counters: every rank then takes part in the same
+    gradient reductions.
+    """
+    import torch
+
+    core = model.module if hasattr(model, "module") else model
+    device = next(core.parameters()).device
+    wav, lengths = batch["waveforms"], batch["lengths"]
+    targets = batch["supervisions"]["targets"]
+    empty = wav.shape[0] == 0
+    if empty:
+        wav, lengths, targets = (
+            torch.zeros(1, SAMPLE_RATE),
+            torch.tensor([SAMPLE_RATE]),
+            empty_targets,
+        )
+    loss, info = model(wav.to(device), lengths.to(device), targets)
+    if empty:
+        return loss * 0.0, {k: 0.0 for k in info}
+    info["audio_seconds"] = float(lengths.sum()) / SAMPLE_RATE
+    return loss, info

@@ -30,10 +30,9 @@ import numpy as np
 import torch
 
 from xlsr.models.classifier import ClassifierConfig, ClassifierModel
-from xlsr.tasks.base import Method, Pathlike, Task, register
+from xlsr.tasks.base import Method, Pathlike, Task, batch_loss, register
 
 LABELS_FILE = "labels.txt"
-SAMPLE_RATE = 16000
 
 
 def read_labels(lang_dir: Pathlike) -> List[str]:
@@ -153,21 +152,8 @@ class ClassificationTask(Task):
         return {"labels": list(targets.labels)}
 
     def loss(self, model, batch):
-        """Summed cross-entropy; a batch whose cuts were all skipped runs on 1 s of silence
-        times 0 (every DDP rank takes part in the same reductions)."""
-        core = model.module if hasattr(model, "module") else model
-        device = next(core.parameters()).device
-        wav, lengths = batch["waveforms"], batch["lengths"]
-        targets = batch["supervisions"]["targets"]
-        empty = wav.shape[0] == 0
-        if empty:
-            wav, lengths = torch.zeros(1, SAMPLE_RATE), torch.tensor([SAMPLE_RATE])
-            targets = torch.zeros(1, dtype=torch.int64)
-        loss, info = model(wav.to(device), lengths.to(device), targets.to(device))
-        if empty:
-            return loss * 0.0, {k: 0.0 for k in info}
-        info["audio_seconds"] = float(lengths.sum()) / SAMPLE_RATE
-        return loss, info
+        """Summed cross-entropy (an all-skipped batch: silence with class 0, times 0)."""
+        return batch_loss(model, batch, torch.zeros(1, dtype=torch.int64))
 
     def decoding_model(self, model, methods, options):
         return ViewEnsemble(model, options[ViewsConfig])
