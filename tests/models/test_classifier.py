@@ -67,3 +67,21 @@ def test_loss_is_summed_cross_entropy_with_optional_smoothing():
 def test_config_checks(kw, message):
     with pytest.raises(ValueError, match=message):
         ClassifierConfig(**{"num_classes": 3, **kw})
+
+
+def test_embed_is_the_pooled_vector_and_ignores_padding():
+    # Invariant: embed() is linear-then-mean over the real frames (before the activation and
+    # the projection); an utterance's embedding alone equals its embedding in a padded batch.
+    model = make(latent_dim=16)
+    wav, lengths = padded_batch([8000, 5000])
+    with torch.no_grad():
+        emb, frames = model.embed(wav, lengths)
+        alone, alone_frames = model.embed(wav[1:, :5000], lengths[1:])
+        hidden, _ = model.encoder(wav, lengths)
+        logits, _ = model(wav, lengths)
+    head = model.pooling_layer
+    assert emb.shape == (2, 16) and torch.equal(alone_frames, frames[1:])
+    torch.testing.assert_close(emb[1:], alone, rtol=1e-4, atol=1e-5)
+    n = int(frames[0])
+    torch.testing.assert_close(emb[0], head.linear(hidden[0, :n]).mean(0), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(logits, head.projection(F.gelu(emb)), rtol=1e-5, atol=1e-6)

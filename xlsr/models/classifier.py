@@ -110,6 +110,21 @@ class ClassifierModel(TaskModel):
             return logits, frames
         return self.loss(logits, frames, torch.as_tensor(targets, device=logits.device))
 
+    def embed(self, waveforms: Tensor, lengths: Tensor) -> Tuple[Tensor, Tensor]:
+        """Utterance embeddings for speaker verification: the pooled vector before the
+        activation and the projection (for mean pooling ``pooling_layer.embed``: the mean of
+        ``linear`` over the real frames). Padding does not change an utterance's embedding.
+
+        Args:
+            waveforms (Tensor): (B, S) 16 kHz audio.
+            lengths (Tensor): (B,) samples per utterance.
+
+        Returns:
+            (embeddings (B, E), frames (B,)); E is the latent width (``latent_dim`` or D).
+        """
+        hidden, frames = self.encode(waveforms, lengths)
+        return self.pooling_layer.embed(hidden, frames), frames
+
     def loss(
         self, logits: Tensor, frames: Tensor, targets: Tensor
     ) -> Tuple[Tensor, Dict[str, float]]:
