@@ -28,8 +28,10 @@ then train and decode it: every option comes from the task's dataclasses.
     check_lang(lang_dir, cfg, run, source)      refuse a lang dir that does not fit the model
     reference(lang_dir)             cut -> reference string for scoring
     load_external(path, lang_dir)   (model, info) of --hf-model, where the task has one
-    metric                          the score key summaries rank by ("wer")
-    score(out_dir, test_set, items, ...)        result files (DESIGN.md contract 3)
+    metric                          the score key summaries rank by ("wer"; a method may
+                                    have its own: ``Method.metric``)
+    score(out_dir, test_set, items, ...)        result files (DESIGN.md contract 3) of the
+                                    methods without their own ``Method.score``
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ Pathlike = Union[str, Path]
 class Method:
     """One decoding method.
 
+    A method's results are named by the method (``"argmax"``) or ``<method>/<variant>``
+    (``"nbest-rescoring/0.5"``): the runner finds a result's method by its name.
+
     Attributes:
         run: ``run(ctx, output, frames, options) -> {result name: [text per utterance]}``;
             ``ctx`` is what :meth:`Task.prepare` returned, ``options`` maps each config
@@ -54,7 +59,19 @@ class Method:
             attribute names ("HLG", "words", "rescore_G" ...), checked before any work.
         needs_k2: whether it runs only with k2.
         word_times: optional ``fn(ctx, output, frames, frame_shift) -> {result name: [word
-            times per utterance]}`` (``[{"word", "start", "end"}]``, seconds) for hyps files.
+            times per utterance]}`` (``[{"word", "start", "end"}]``, seconds): the field
+            ``words`` of the hyps files (kept where it has one entry per hypothesis word).
+        fields: optional ``fn(ctx, output, frames, options) -> {result name: [dict per
+            utterance]}``: keys merged into each utterance's result item. A key that starts
+            with ``_`` reaches only the scorer (e.g. an embedding); the others are written to
+            the hyps files too (e.g. ``top``).
+        score: optional ``fn(ctx, out_dir, test_set, items, options, **kwargs) -> score
+            dict``: the method's own result files (default: :meth:`Task.score`).
+        metric: the score key that summaries rank this method's results by (default:
+            ``Task.metric``; a percentage or cost, lower is better).
+        check: optional ``fn(utts, options)``: refuses (SystemExit naming the option or
+            file) inputs the method cannot use, before the model is loaded; ``utts``: cut id
+            -> the test set's entry (``id``, ``ref``, ``duration`` ...).
     """
 
     run: Callable[..., Dict[str, List[str]]]
@@ -62,6 +79,10 @@ class Method:
     lang_files: Tuple[str, ...] = ()
     needs_k2: bool = False
     word_times: Optional[Callable[..., Dict[str, list]]] = None
+    fields: Optional[Callable[..., Dict[str, List[dict]]]] = None
+    score: Optional[Callable[..., dict]] = None
+    metric: Optional[str] = None
+    check: Optional[Callable[..., None]] = None
 
 
 class Task:

@@ -44,6 +44,7 @@ from tqdm import tqdm
 
 from xlsr.data.dataset import DataConfig, make_dataloader
 from xlsr.tasks.base import options_from, task_of_run
+from xlsr.tasks.decode_plan import DecodePlan, batch_decoder  # noqa: F401 (batch_decoder: re-exported)
 from xlsr.train import checkpoint as ckpt
 from xlsr.utils.argtypes import (
     existing_dir,
@@ -629,11 +630,11 @@ def _reasons(skipped: Mapping[str, str]) -> str:
 
 @dataclass
 class Decoded:
-    """What decoding a test set gave: per result name, cut id -> hyp (and word times)."""
+    """What decoding a test set gave: per result name, cut id -> hyp (and fields)."""
 
     hyps: Dict[str, Dict[str, str]]
     skipped: Dict[str, str]  # cut id -> reason
-    words: Dict[str, Dict[str, Optional[list]]]  # result name -> cut id -> word times
+    fields: Dict[str, Dict[str, dict]]  # result name -> cut id -> fields (Method.fields)
 
 
 def _decode_all(
@@ -641,9 +642,10 @@ def _decode_all(
     test_set: TestSet,
     max_duration: float,
     decode_batch: Callable,
-    word_times: Optional[Callable] = None,
+    fields: Optional[Callable] = None,
 ) -> Decoded:
-    """Every utterance of ``test_set`` decoded or accounted for as skipped."""
+    """Every utterance of ``test_set`` decoded (``decode_batch(output, frames)``, and
+    ``fields(output, frames)`` where given) or accounted for as skipped."""
     decoded = Decoded({}, dict(test_set.skipped), {})
     source = test_set.source if test_set.source is not None else test_set.cuts
     batches = (
@@ -655,8 +657,8 @@ def _decode_all(
             continue
         for name, texts in decode_batch(out, frames).items():
             decoded.hyps.setdefault(name, {}).update(zip(ids, texts))
-        for name, words in (word_times(out, frames) if word_times else {}).items():
-            decoded.words.setdefault(name, {}).update(zip(ids, words))
+        for name, dicts in (fields(out, frames) if fields else {}).items():
+            decoded.fields.setdefault(name, {}).update(zip(ids, dicts))
     done = set().union(*decoded.hyps.values()) if decoded.hyps else set()
     for cut_id in test_set.utts:
         if cut_id not in done and cut_id not in decoded.skipped:
@@ -675,17 +677,20 @@ def _items(
     test_set: TestSet,
     hyps: Mapping[str, str],
     skipped: Mapping[str, str],
-    words: Optional[Mapping[str, Optional[list]]] = None,
+    fields: Optional[Mapping[str, dict]] = None,
 ) -> List[dict]:
     """One result item per utterance of the test set, in manifest order; a skipped one has
-    hyp "" and ``skipped``: its reason; ``words``: word times where the method gives them
-    (their spelling the hypothesis', when the counts agree)."""
+    hyp "" and ``skipped``: its reason; ``fields``: cut id -> the method's fields, merged
+    into the item (``words``, word times, only when their count agrees with the
+    hypothesis', spelt as the hypothesis)."""
     items = []
     for cut_id, utt in test_set.utts.items():
         item = dict(utt, hyp=hyps.get(cut_id, ""))
         if cut_id in skipped:
             item["skipped"] = skipped[cut_id]
-        timed = (words or {}).get(cut_id)
+        extra = dict((fields or {}).get(cut_id) or {})
+        timed = extra.pop("words", None)
+        item.update(extra)
         if timed is not None and len(timed) == len(item["hyp"].split()):
             item["words"] = [dict(w, word=h) for w, h in zip(timed, item["hyp"].split())]
         items.append(item)
@@ -708,31 +713,22 @@ def write_transcripts(out_dir: Path, test_set: str, items: Sequence[Mapping]) ->
 
 
 def decode_and_score(
-    args,
-    model,
-    decode_batch: Callable,
-    test_set: TestSet,
-    task,
-    info: Optional[dict] = None,
-    word_times: Optional[Callable] = None,
+    args, model, plan: DecodePlan, test_set: TestSet, info: Optional[dict] = None
 ) -> Dict[str, dict]:
-    """Decodes ``test_set`` with ``decode_batch(output, frames) -> {method: [hyp text]}`` and
-    writes, per method, EXP_DIR/decode/<method>/{hyps,score,errs}-<test_set>.* (every
-    utterance accounted for, ``info`` as the score files' ``model``) and
-    EXP_DIR/decode/summary-<test_set>.txt. Returns the scores by method. Without references
-    it writes hyps-<test_set>.jsonl and transcripts-<test_set>.txt per method instead, and
-    returns {}. ``word_times(output, frames) -> {method: [word times]}`` adds ``words`` to
-    the hyps files."""
-    from xlsr.scoring.results import write_summary
-
+    """Decodes ``test_set`` with the methods of ``plan`` and writes, per result,
+    EXP_DIR/decode/<result>/{hyps,score,...}-<test_set>.* (every utterance accounted for,
+    ``info`` as the score files' ``model``) and the summaries (:func:`_summaries`). Returns
+    the scores by result. Without references it writes hyps-<test_set>.jsonl and
+    transcripts-<test_set>.txt per result instead, and returns {}."""
     out_dir = Path(args.exp_dir) / "decode"
-    decoded = _decode_all(model, test_set, args.max_duration, decode_batch, word_times)
+    fields = plan.fields if plan.has_fields else None
+    decoded = _decode_all(model, test_set, args.max_duration, plan.decode_batch, fields)
     skipped = decoded.skipped
     rule = getattr(args, "skipped_utts", "deleted")
     note = f"{len(skipped)} of {len(test_set.utts)} utterances skipped"
     if not test_set.has_refs:
         for name, by_id in decoded.hyps.items():
-            items = _items(test_set, by_id, skipped, decoded.words.get(name))
+            items = _items(test_set, by_id, skipped, decoded.fields.get(name))
             write_transcripts(out_dir / name, test_set.name, items)
         logger.info(
             "%s: no references in %s, not scored; transcripts of %s (%s) in %s/<method>/",
@@ -743,30 +739,55 @@ def decode_and_score(
             out_dir,
         )
         return {}
-    scores, rows = {}, []
+    scores: Dict[str, dict] = {}
     note += f" ({_reasons(skipped)}), scored as {rule}" if skipped else ""
     for name, by_id in decoded.hyps.items():
-        items = _items(test_set, by_id, skipped, decoded.words.get(name))
-        extra = {"extra_fields": ["words"]} if any("words" in it for it in items) else {}
-        scores[name] = task.score(
+        by_cut = decoded.fields.get(name, {})
+        public = sorted({k for d in by_cut.values() for k in d if not k.startswith("_")})
+        scores[name] = plan.score(
+            name,
             out_dir / name,
             test_set.name,
-            items,
+            _items(test_set, by_id, skipped, by_cut),
             cer=args.cer,
             skipped_rule=rule,
             info={"model": info} if info else None,
-            **extra,
+            **({"extra_fields": public} if public else {}),
         )
-        value = scores[name][task.metric]
-        rows.append({"method": name, task.metric: value})
-        logger.info("%s %s: %s %.2f%% (%s)", test_set.name, name, task.metric.upper(), value, note)
-    best = write_summary(out_dir / f"summary-{test_set.name}.txt", rows, task.metric, note)
-    logger.info("best for %s: %s (%s %.2f%%; %s)", test_set.name, best["method"],
-                task.metric.upper(), best[task.metric], note)  # fmt: skip
+    _summaries(out_dir, test_set.name, plan, scores, note)
     return scores
 
 
-# ------------------------------------------------------------------------- word times
+def _summaries(out_dir: Path, test_set: str, plan: DecodePlan, scores, note: str) -> None:
+    """EXP_DIR/decode/summary-<test_set>.txt ranks the results by the first result's metric
+    (``Method.metric``, else ``Task.metric``); results of another metric (e.g. ``eer`` of
+    verification beside ``error``) go to summary-<metric>-<test_set>.txt. A result without
+    its metric (e.g. no EER without target and non-target trials) is left out, with a
+    warning."""
+    from xlsr.scoring.results import write_summary
+
+    rows: Dict[str, List[dict]] = {}
+    for name, score in scores.items():
+        metric, value = plan.metric(name), score.get(plan.metric(name))
+        if value is None:
+            logger.warning("%s %s: no %s, not in the summary", test_set, name, metric)
+            continue
+        rows.setdefault(metric, []).append({"method": name, metric: value})
+        logger.info("%s %s: %s %.2f%% (%s)", test_set, name, metric.upper(), value, note)
+    for n, (metric, metric_rows) in enumerate(rows.items()):
+        file = f"summary-{test_set}.txt" if n == 0 else f"summary-{metric}-{test_set}.txt"
+        best = write_summary(out_dir / file, metric_rows, metric, note)
+        logger.info(
+            "best for %s: %s (%s %.2f%%; %s)",
+            test_set,
+            best["method"],
+            metric.upper(),
+            best[metric],
+            note,
+        )
+
+
+# ------------------------------------------------------------------------- frame shift
 
 
 def frame_shift(model) -> float:
@@ -775,23 +796,6 @@ def frame_shift(model) -> float:
     for _, _, s in model.encoder.cfg.conv_layers:
         stride *= int(s)
     return stride / DataConfig().sample_rate
-
-
-def word_timer(task, ctx, methods: List[str], shift: float) -> Optional[Callable]:
-    """``word_times(output, frames) -> {result name: [word times per utterance]}`` of the
-    methods that give them, or None when none does."""
-    fns = [task.methods[m].word_times for m in methods]
-    fns = [f for f in fns if f is not None]
-    if not fns:
-        return None
-
-    def word_times(output, frames) -> Dict[str, list]:
-        out: Dict[str, list] = {}
-        for fn in fns:
-            out.update(fn(ctx, output, frames, shift))
-        return out
-
-    return word_times
 
 
 # ------------------------------------------------------------------------------ entry point
@@ -878,17 +882,6 @@ def _fairseq_file(args, task) -> Optional[dict]:
     return obj
 
 
-def _normalised(decode_batch: Callable, lang_dir) -> Callable:
-    """Hypotheses of an external vocabulary, which may spell text otherwise, normalised as
-    the references are."""
-    from xlsr.data.text_norm import TextNormalizer
-
-    norm = TextNormalizer.load(lang_dir)
-    return lambda out, frames: {
-        k: [norm(h) for h in v] for k, v in decode_batch(out, frames).items()
-    }
-
-
 def decode_main(argv: Optional[List[str]], task, description: str) -> int:
     """Checks every option, the lang dir and the model, then decodes and scores ``--cuts``
     with each method (see :func:`decode_and_score`)."""
@@ -906,6 +899,7 @@ def decode_main(argv: Optional[List[str]], task, description: str) -> int:
     _check_k2(task, methods)
     start_logging(args)
     test_set = load_test_set(args, task.reference(args.lang_dir))
+    DecodePlan(task, methods, options=options).check(test_set.utts)
     if kind == "hf_ctc":
         model, info = task.load_external(args.hf_model, args.lang_dir)
     elif fairseq is not None:
@@ -914,25 +908,14 @@ def decode_main(argv: Optional[List[str]], task, description: str) -> int:
     else:
         model, info = load_task_model(args, task)
     ctx = task.prepare(model, args.lang_dir, methods, options)
-    decode_batch = batch_decoder(task, ctx, methods, options)
-    if external:
-        decode_batch = _normalised(decode_batch, args.lang_dir)
-    times = word_timer(task, ctx, methods, frame_shift(model))
+    plan = DecodePlan(task, methods, ctx, options, frame_shift(model))
+    if external:  # an external vocabulary may spell text otherwise than the references
+        from xlsr.data.text_norm import TextNormalizer
+
+        plan.normalise = TextNormalizer.load(args.lang_dir)
     runner = task.decoding_model(model, methods, options)  # e.g. several views per utterance
-    decode_and_score(args, runner, decode_batch, test_set, task, info, times)
+    decode_and_score(args, runner, plan, test_set, info)
     return 0
-
-
-def batch_decoder(task, ctx, methods: List[str], options) -> Callable:
-    """``decode_batch(output, frames) -> {result name: [text]}`` running every method."""
-
-    def decode_batch(output, frames) -> Dict[str, List[str]]:
-        out: Dict[str, List[str]] = {}
-        for m in methods:
-            out.update(task.methods[m].run(ctx, output, frames, options))
-        return out
-
-    return decode_batch
 
 
 def load_decoder(task, exp_dir, lang_dir, methods: List[str], checkpoint: str = "last", **values):
