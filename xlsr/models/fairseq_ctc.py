@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -39,14 +39,19 @@ CTC_ARCHS = ("wav2vec_ctc", "wav2vec2_ctc")
 PROJ = "w2v_encoder.proj"
 
 
-def read_fairseq_dict(path: Pathlike) -> List[str]:
+def read_fairseq_dict(path: Pathlike, specials: Sequence[str] = FAIRSEQ_SPECIALS) -> List[str]:
     """The symbols of a fairseq ``Dictionary`` loaded from ``path`` (``dict.ltr.txt``), by id.
+
+    Args:
+        path: the dictionary file.
+        specials: the symbols before the file's (``Dictionary.load(f,
+            add_special_symbols=False)``, as ``audio_classification`` loads labels: none).
 
     Raises:
         CheckpointError: naming the file and line that is not ``<token> <count> [flag]``.
     """
     path = Path(path)
-    symbols = list(FAIRSEQ_SPECIALS)
+    symbols = list(specials)
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
@@ -75,17 +80,29 @@ def _sections(ckpt: Dict[str, Any]) -> Tuple[dict, dict]:
     return flat, flat
 
 
-def find_dict(path: Path, ckpt: Dict[str, Any]) -> Path:
-    """The dictionary of a fine-tuned checkpoint: ``dict.<labels>.txt`` beside it, else the
-    only ``dict.*.txt`` beside it, else the one in the task's ``data`` directory."""
+def dict_candidates(path: Path, ckpt: Dict[str, Any]) -> List[Path]:
+    """Where the dictionary of a fine-tuned checkpoint may be, in the order to try:
+    ``dict.<labels>.txt`` beside it, the only ``dict.*.txt`` beside it, the one in the task's
+    ``target_dictionary`` (audio_classification's override) or ``data`` directory."""
     _, task = _sections(ckpt)
     labels = str(task.get("labels") or "ltr")
-    beside = path.parent / f"dict.{labels}.txt"
     others = sorted(path.parent.glob("dict.*.txt"))
-    data = Path(str(task["data"])) / f"dict.{labels}.txt" if task.get("data") else None
-    for candidate in (beside, others[0] if len(others) == 1 else None, data):
-        if candidate is not None and candidate.is_file():
+    dirs = [task.get(key) for key in ("target_dictionary", "data") if task.get(key)]
+    return [
+        path.parent / f"dict.{labels}.txt",
+        *(others if len(others) == 1 else []),
+        *(Path(str(d)) / f"dict.{labels}.txt" for d in dirs),
+    ]
+
+
+def find_dict(path: Path, ckpt: Dict[str, Any]) -> Path:
+    """The dictionary of a fine-tuned checkpoint: the first of :func:`dict_candidates` that
+    exists."""
+    candidates = dict_candidates(path, ckpt)
+    for candidate in candidates:
+        if candidate.is_file():
             return candidate
+    beside = candidates[0]
     raise CheckpointError(
         path,
         f"no fairseq dictionary: expected {beside.name} beside the checkpoint (the "

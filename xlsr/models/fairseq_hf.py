@@ -79,9 +79,10 @@ FAIRSEQ_KEY_MAP: List[Tuple[str, str]] = [
     (_LAYER + r"self_attn_layer_norm\.(weight|bias)", r"encoder.layers.\1.attn_layer_norm.\2"),
     (_LAYER + r"(fc1|fc2|final_layer_norm)\.(weight|bias)", r"encoder.layers.\1.\2.\3"),
 ]  # fmt: skip
-#: fairseq keys outside the encoder: pretraining heads and the fine-tuned CTC projection.
+#: fairseq keys outside the encoder: pretraining heads, the fine-tuned CTC projection, the
+#: classifier head (``wav2vec_classification``).
 FAIRSEQ_IGNORED = ("quantizer.", "project_q.", "final_proj.", "project_inp.", "target_glu.",
-                   "w2v_encoder.proj.", "decoder.")  # fmt: skip
+                   "w2v_encoder.proj.", "decoder.", "pooling_layer.")  # fmt: skip
 
 HF_KEY_MAP: List[Tuple[str, str]] = [
     (r"feature_extractor\.conv_layers\.(\d+)\.conv\.(weight|bias)", r"feature_extractor.conv_layers.\1.conv.\2"),
@@ -141,6 +142,38 @@ def map_state_dict(
     for key in report.ignored:
         logger.debug("%s: ignoring non-encoder key %s", path, key)
     return out
+
+
+def copy_head(
+    model: torch.nn.Module, state: Dict[str, Tensor], key_map: Dict[str, str], path: PathLike
+) -> None:
+    """Copies a head's tensors from a checkpoint into ``model``, key for key.
+
+    Args:
+        model: the model, already built with the head's shapes.
+        state: the checkpoint's tensors.
+        key_map: checkpoint key -> our parameter name (every pair is required).
+        path: the checkpoint (for messages).
+
+    Raises:
+        CheckpointError: naming the missing keys, or a tensor of another shape.
+    """
+    ours = dict(model.named_parameters())
+    unbuilt = sorted(name for name in key_map.values() if name not in ours)
+    if unbuilt:
+        raise CheckpointError(path, f"the model built for it has no {unbuilt} (config?)")
+    missing = sorted(k for k in key_map if k not in state)
+    if missing:
+        raise CheckpointError(path, f"head weight(s) missing from the checkpoint: {missing}")
+    with torch.no_grad():
+        for theirs, name in key_map.items():
+            if state[theirs].shape != ours[name].shape:
+                raise CheckpointError(
+                    path,
+                    f"{theirs} has shape {tuple(state[theirs].shape)}, the model's {name} "
+                    f"{tuple(ours[name].shape)}",
+                )
+            ours[name].copy_(state[theirs].float())
 
 
 def build_encoder(path: PathLike, state: Dict[str, Tensor], report: LoadReport) -> XLSREncoder:
@@ -206,7 +239,13 @@ def parse_conv_layers(spec: Union[str, list]) -> List[Tuple[int, int, int]]:
 
 
 FAIRSEQ_PRETRAIN_ARCHS = ("wav2vec2",)
-FAIRSEQ_FINETUNED_ARCHS = ("wav2vec_ctc", "wav2vec2_ctc", "wav2vec_seq2seq", "wav2vec2_seq2seq")
+FAIRSEQ_FINETUNED_ARCHS = (
+    "wav2vec_ctc",
+    "wav2vec2_ctc",
+    "wav2vec_seq2seq",
+    "wav2vec2_seq2seq",
+    "wav2vec_classification",
+)
 #: fine-tuning options that fairseq's Wav2VecEncoder copies over the pretraining config.
 FINETUNE_OVERRIDES = {
     "dropout": "dropout",
@@ -223,7 +262,7 @@ FINETUNE_OVERRIDES = {
 }
 
 
-def _fairseq_sections(path: PathLike, ckpt: Dict[str, Any]) -> Tuple[dict, dict]:
+def fairseq_sections(path: PathLike, ckpt: Dict[str, Any]) -> Tuple[dict, dict]:
     """(model config, task config) as plain dicts from ``cfg`` or legacy ``args``."""
     cfg = to_plain(ckpt.get("cfg"))
     if isinstance(cfg, dict) and cfg.get("model") is not None:
@@ -240,7 +279,7 @@ def _arch_name(model_cfg: dict) -> str:
 
 def fairseq_encoder_config(path: PathLike, ckpt: Dict[str, Any]) -> Tuple[EncoderConfig, str]:
     """Encoder config of a fairseq wav2vec 2.0 checkpoint (pretraining or fine-tuned)."""
-    model_cfg, task_cfg = _fairseq_sections(path, ckpt)
+    model_cfg, task_cfg = fairseq_sections(path, ckpt)
     arch = _arch_name(model_cfg)
     overrides: Dict[str, Any] = {}
     if arch in FAIRSEQ_FINETUNED_ARCHS:

@@ -17,15 +17,22 @@
                                                    projection
     Hugging Face Wav2Vec2ForCTC dir   hf_ctc       encoder + lm_head        vocab.json (blank
                                                                             moved to id 0)
+    fairseq wav2vec_classification    fairseq_     encoder + pooling_layer  labels: task_state,
+    checkpoint (XLS-R LID)            classifier                            else dict.<labels>.txt
+                                                                            / labels.txt beside it
+    Hugging Face Wav2Vec2For-         hf_          encoder + projector +    config.json id2label
+    SequenceClassification dir        classifier   classifier
 
-Every kind comes back as the task's model class (``CtcModel`` for the external CTC models)
-in eval mode. Errors are ``CheckpointError`` (a ``ValueError``) naming the path and what
+Every kind comes back as the task's model class (``CtcModel`` for the external CTC models,
+``ClassifierModel`` for the classifiers, task "lid" unless ``task="sid"``) in eval mode; a
+classifier's ``vocabulary`` is its labels by class id. Errors are ``CheckpointError`` (a ``ValueError``) naming the path and what
 was expected there; checkpoint files are read with the restricted unpickler
 (``xlsr.models.safe_pickle``), so loading one runs no code.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,6 +41,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import torch
 from torch import Tensor
 
+from xlsr.models.fairseq_classifier import ARCH as FAIRSEQ_CLASSIFIER
 from xlsr.models.fairseq_hf import OUR_FORMAT, CheckpointError
 from xlsr.tasks.base import get_task, task_of_run
 from xlsr.train import checkpoint as ckpt
@@ -42,7 +50,17 @@ logger = logging.getLogger(__name__)
 Pathlike = Union[str, Path]
 #: files of an exported model dir (xlsr.tasks.export)
 EXPORT_WEIGHTS, EXPORT_CONFIG, EXPORT_LANG = "model.pt", "config.yaml", "lang"
-KINDS = ("exp_dir", "checkpoint", "exported", "fairseq_ctc", "hf_ctc")
+KINDS = (
+    "exp_dir",
+    "checkpoint",
+    "exported",
+    "fairseq_ctc",
+    "hf_ctc",
+    "fairseq_classifier",
+    "hf_classifier",
+)
+#: the tasks an external classifier may serve (it does not say which); the first by default
+CLASSIFIER_TASKS = ("lid", "sid")
 
 
 @dataclass
@@ -52,9 +70,10 @@ class LoadedModel:
     Attributes:
         model: the task's model (a ``xlsr.models.base.TaskModel``) in eval mode;
             ``model.task_name`` is its task.
-        task: the task name ("asr_ctc", "asr_transducer").
-        vocabulary: output symbols by id (ASR: tokens, 0 = the CTC / transducer blank);
-            None when no lang dir with the model's token table was found.
+        task: the task name ("asr_ctc", "asr_transducer", "lid", "sid").
+        vocabulary: output symbols by id (ASR: tokens, 0 = the CTC / transducer blank;
+            classifiers: the labels); None when no lang dir with the model's token table was
+            found.
         config: the run config (config.yaml's layout: ``task``, ``encoder``, the head's
             section ...); for external models the one equivalent to them.
         kind: one of :data:`KINDS`.
@@ -78,15 +97,19 @@ class LoadedModel:
         return self.model(waveforms, lengths)
 
     def logits(self, waveforms: Tensor, lengths: Tensor) -> Tuple[Tensor, Tensor]:
-        """CTC models: the output layer's logits before the log-softmax.
+        """CTC models: the output layer's logits before the log-softmax; classifiers: their
+        forward's logits.
 
         Args:
             waveforms (Tensor): (B, S) 16 kHz audio.
             lengths (Tensor): (B,) valid samples.
 
         Returns:
-            (logits (B, T, V), frames (B,)); token ``i`` is ``vocabulary[i]``.
+            (logits (B, T, V), frames (B,)); token ``i`` is ``vocabulary[i]``. Classifiers:
+            (logits (B, classes), frames (B,)); class ``i`` is ``vocabulary[i]``.
         """
+        if hasattr(self.model, "pooling_layer"):
+            return self.model(waveforms, lengths)
         output = getattr(self.model, "output", None)
         if not isinstance(output, torch.nn.Linear):
             raise ValueError(f"logits: the {self.task} model has no CTC output layer")
@@ -98,8 +121,8 @@ class LoadedModel:
 
 
 def model_kind(path: Pathlike) -> str:
-    """What ``path`` is: "exp_dir", "exported", "hf_ctc" for a directory, "file" for a file
-    (a checkpoint of ours or a fairseq one: :func:`read_checkpoint` tells)."""
+    """What ``path`` is: "exp_dir", "exported", "hf_ctc", "hf_classifier" for a directory,
+    "file" for a file (a checkpoint of ours or a fairseq one: :func:`read_checkpoint` tells)."""
     path = Path(path)
     if not path.exists():
         raise CheckpointError(path, "no such file or directory")
@@ -108,7 +131,7 @@ def model_kind(path: Pathlike) -> str:
     if (path / EXPORT_WEIGHTS).is_file() and (path / EXPORT_CONFIG).is_file():
         return "exported"
     if (path / "config.json").is_file():
-        return "hf_ctc"
+        return _hf_kind(path)
     if (
         ckpt.list_checkpoints(path, "checkpoint")
         or ckpt.list_checkpoints(path, "epoch")
@@ -123,6 +146,18 @@ def model_kind(path: Pathlike) -> str:
     )
 
 
+def _hf_kind(path: Path) -> str:
+    """ "hf_classifier" for a Wav2Vec2ForSequenceClassification dir, else "hf_ctc" (whose
+    loader names what else it is)."""
+    from xlsr.models.hf_classifier import ARCHITECTURE
+
+    try:
+        architectures = json.loads((path / "config.json").read_text()).get("architectures")
+    except (ValueError, AttributeError):
+        return "hf_ctc"
+    return "hf_classifier" if ARCHITECTURE in (architectures or []) else "hf_ctc"
+
+
 def read_checkpoint(path: Pathlike) -> Dict[str, Any]:
     """The dict in a checkpoint file, read with the restricted unpickler."""
     from xlsr.models.safe_pickle import torch_load
@@ -134,6 +169,14 @@ def read_checkpoint(path: Pathlike) -> Dict[str, Any]:
     if not isinstance(obj, dict):
         raise CheckpointError(path, f"a {type(obj).__name__}, not a checkpoint dict")
     return obj
+
+
+def fairseq_arch(path: Pathlike, obj: Dict[str, Any]) -> str:
+    """The model architecture a fairseq checkpoint names (``wav2vec_ctc`` ...)."""
+    from xlsr.models.fairseq_hf import fairseq_sections
+
+    model_cfg, _ = fairseq_sections(path, obj)
+    return str(model_cfg.get("_name") or model_cfg.get("arch") or "")
 
 
 def file_kind(obj: Dict[str, Any]) -> str:
@@ -174,12 +217,14 @@ def task_of_path(path: Pathlike) -> Optional[str]:
             return task_of_run(load_yaml(Path(path) / EXPORT_CONFIG))
         if kind == "exp_dir":
             return task_of_run(ckpt.newest_readable(path)[1]["config"])
-        if kind == "hf_ctc":
-            return "asr_ctc"
+        if kind in ("hf_ctc", "hf_classifier"):
+            return "asr_ctc" if kind == "hf_ctc" else CLASSIFIER_TASKS[0]
         obj = read_checkpoint(path)
+        kind = file_kind(obj)
+        if kind == "fairseq" and fairseq_arch(path, obj) == FAIRSEQ_CLASSIFIER:
+            return CLASSIFIER_TASKS[0]
     except (ValueError, TypeError, KeyError):
         return None
-    kind = file_kind(obj)
     return task_of_run(obj["config"]) if kind == "checkpoint" else "asr_ctc" if kind else None
 
 
@@ -291,6 +336,9 @@ def _ours(path: Path, state, kind: str, files: List[Path], lang_dir, near: Path)
     task = get_task(task_of_run(run))
     model = build_task_model(task, run, state["model"], ", ".join(map(str, files)))
     explicit = lang_dir is not None
+    if task.section == "classifier" and run.get("labels"):  # lid, sid: config.yaml's labels
+        lang = Path(lang_dir) if explicit else None
+        return LoadedModel(model, task.name, list(run["labels"]), run, kind, files, lang)
     lang = Path(lang_dir) if explicit else find_lang_dir(run, near)
     if kind == "exported" and not explicit:
         lang = path / EXPORT_LANG
@@ -328,19 +376,24 @@ def load_model(
     checkpoint: str = "last",
     lang_dir: Optional[Pathlike] = None,
     vocabulary: Optional[Pathlike] = None,
+    task: Optional[str] = None,
 ) -> LoadedModel:
     """Loads any model the toolkit can decode (see the module docstring for the kinds).
 
     Args:
         path: an exp dir, a checkpoint file, an exported model dir, a fairseq fine-tuned
-            CTC checkpoint or a Hugging Face Wav2Vec2ForCTC directory.
+            CTC or classification checkpoint, or a Hugging Face Wav2Vec2ForCTC /
+            Wav2Vec2ForSequenceClassification directory.
         checkpoint: exp dirs only: "last" (the newest readable checkpoint), "averaged"
             (``averaged.pt``, the running average) or a checkpoint file (in the exp dir).
         lang_dir: our models: the lang dir of the vocabulary (default: the exported dir's
             ``lang/``, else the one the run recorded, found from the working directory or
             above the exp dir); one that does not fit the model is an error.
         vocabulary: fairseq models: the target dictionary (default ``dict.ltr.txt``
-            beside the checkpoint).
+            beside the checkpoint) or, for a classifier, the label file (default: the
+            checkpoint's own, else ``dict.<labels>.txt`` / ``labels.txt`` beside it).
+        task: the task the model must serve; for external classifiers, which do not say,
+            "lid" (default) or "sid".
 
     Returns:
         LoadedModel: the task's model in eval mode, its task, vocabulary and config.
@@ -354,6 +407,13 @@ def load_model(
         raise CheckpointError(
             path, f"checkpoint={checkpoint!r} picks a file of an exp dir; this is a {kind}"
         )
+    loaded = _load(path, kind, checkpoint, lang_dir, vocabulary, task)
+    if task is not None and loaded.task != task:
+        raise CheckpointError(path, f"a {loaded.task} model, not a {task} model")
+    return loaded
+
+
+def _load(path: Path, kind: str, checkpoint: str, lang_dir, vocabulary, task) -> LoadedModel:
     if kind == "exp_dir":
         file, state = _exp_dir_state(path, checkpoint)
         if file_kind(state) != "checkpoint":
@@ -363,10 +423,14 @@ def load_model(
         return _ours(path, exported_state(path), kind, [path / EXPORT_WEIGHTS], lang_dir, path)
     if kind == "hf_ctc":
         return _hf_ctc(path)
+    if kind == "hf_classifier":
+        return load_hf_classifier_model(path, task)
     obj = read_checkpoint(path)
     what = file_kind(obj)
     if what == "checkpoint":
         return _ours(path, obj, "checkpoint", [path], lang_dir, path.parent)
+    if what == "fairseq" and fairseq_arch(path, obj) == FAIRSEQ_CLASSIFIER:
+        return load_fairseq_classifier_model(path, obj, vocabulary, task)
     if what == "fairseq":
         return load_fairseq_ctc_model(path, obj, vocabulary)
     if what == "encoder":
@@ -376,16 +440,19 @@ def load_model(
     raise CheckpointError(
         path,
         f"not a model checkpoint (top-level keys {sorted(map(str, obj))[:8]}); expected a "
-        "checkpoint of xlsr.bin.train (model + config) or a fairseq wav2vec_ctc checkpoint",
+        "checkpoint of xlsr.bin.train (model + config), a fairseq wav2vec_ctc or "
+        "wav2vec_classification checkpoint",
     )
 
 
-def _external_config(model, source: Path, extra: Dict[str, Any]) -> Dict[str, Any]:
-    """The run config equivalent to an external CTC model."""
+def _external_config(
+    model, source: Path, extra: Dict[str, Any], task: str = "asr_ctc", head: str = "ctc"
+) -> Dict[str, Any]:
+    """The run config equivalent to an external model (config.yaml's layout)."""
     return {
-        "task": "asr_ctc",
-        "head": "ctc",
-        "ctc": asdict(model.cfg),
+        "task": task,
+        "head": head,
+        head: asdict(model.cfg),
         "encoder": model.encoder.cfg.to_dict(),
         "source": str(source),
         **extra,
@@ -420,3 +487,43 @@ def load_fairseq_ctc_model(path: Path, obj: Dict[str, Any], vocabulary=None) -> 
     return LoadedModel(
         model, "asr_ctc", vocab.tokens, config, "fairseq_ctc", [path, dict_path], None, vocab
     )
+
+
+def _classifier_task(path: Path, task: Optional[str]) -> str:
+    """The task of an external classifier: ``task`` when it is one of CLASSIFIER_TASKS."""
+    if task is None:
+        return CLASSIFIER_TASKS[0]
+    if task not in CLASSIFIER_TASKS:
+        raise CheckpointError(path, f"a classifier, for task {' or '.join(CLASSIFIER_TASKS)}")
+    return task
+
+
+def _classifier(model, labels, path: Path, kind: str, task, files, extra) -> LoadedModel:
+    task = _classifier_task(path, task)
+    model.task_name = task  # ClassifierModel serves lid and sid: say which
+    extra = {**extra, "labels": list(labels)}
+    config = _external_config(model, path, extra, task=task, head="classifier")
+    return LoadedModel(model, task, list(labels), config, kind, files)
+
+
+def load_fairseq_classifier_model(
+    path: Path, obj: Dict[str, Any], vocabulary=None, task: Optional[str] = None
+) -> LoadedModel:
+    """A fairseq wav2vec_classification checkpoint, read into ``obj``, with its labels
+    (``vocabulary``: a label file, see :func:`xlsr.models.fairseq_classifier.find_labels`)."""
+    from xlsr.models.fairseq_classifier import load_fairseq_classifier
+
+    model, labels, files = load_fairseq_classifier(path, obj, vocabulary)
+    extra = {"format": "fairseq", "dictionary": str(files[1]) if len(files) > 1 else None}
+    return _classifier(model, labels, path, "fairseq_classifier", task, files, extra)
+
+
+def load_hf_classifier_model(path: Path, task: Optional[str] = None) -> LoadedModel:
+    """A Hugging Face Wav2Vec2ForSequenceClassification directory, labels from id2label."""
+    from xlsr.models.fairseq_hf import HF_WEIGHT_FILES
+    from xlsr.models.hf_classifier import load_hf_classifier
+
+    model, labels = load_hf_classifier(path)
+    files = [path / "config.json", *(path / n for n in HF_WEIGHT_FILES if (path / n).exists())]
+    extra = {"format": "huggingface"}
+    return _classifier(model, labels, path, "hf_classifier", task, files, extra)

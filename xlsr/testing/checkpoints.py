@@ -9,7 +9,10 @@ loader's mapping tables, so a loader test checks one against the other.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import sys
+import types
 from pathlib import Path
 from typing import Any, Dict, Optional
 
@@ -142,6 +145,24 @@ def fairseq_state_dict(enc: XLSREncoder, weight_norm: str = "g_v") -> Dict[str, 
     return {k: v.detach().clone() for k, v in sd.items()}
 
 
+def finetuned_model_config(name: str) -> Dict[str, Any]:
+    """fairseq ``Wav2Vec2AsrConfig`` fine-tuning fields of a model ``name`` (``cfg['model']``
+    of a fine-tuned checkpoint, without ``w2v_args``)."""
+    return {
+        "_name": name,
+        "apply_mask": True,
+        "mask_prob": 0.75,
+        "mask_channel_prob": 0.25,
+        "mask_channel_length": 64,
+        "layerdrop": 0.1,
+        "dropout": 0.0,
+        "activation_dropout": 0.1,
+        "attention_dropout": 0.0,
+        "feature_grad_mult": 0.0,
+        "w2v_path": "/path/to/xlsr2_300m.pt",
+    }
+
+
 def write_fairseq_checkpoint(
     enc: XLSREncoder,
     path: Path,
@@ -169,19 +190,7 @@ def write_fairseq_checkpoint(
         state = {f"w2v_encoder.w2v_model.{k}": v for k, v in state.items()}
         state["w2v_encoder.proj.weight"] = torch.randn(vocab_size, enc.cfg.embed_dim)
         state["w2v_encoder.proj.bias"] = torch.randn(vocab_size)
-        ft_model = {
-            "_name": "wav2vec_ctc",
-            "apply_mask": True,
-            "mask_prob": 0.75,
-            "mask_channel_prob": 0.25,
-            "mask_channel_length": 64,
-            "layerdrop": 0.1,
-            "dropout": 0.0,
-            "activation_dropout": 0.1,
-            "attention_dropout": 0.0,
-            "feature_grad_mult": 0.0,
-            "w2v_path": "/path/to/xlsr2_300m.pt",
-        }
+        ft_model = finetuned_model_config("wav2vec_ctc")
         ft_task = {**task, "_name": "audio_finetuning"}
     if style == "cfg":
         if finetuned:
@@ -211,6 +220,84 @@ def write_fairseq_checkpoint(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(ckpt, path)
+    return path
+
+
+class _Dictionary:
+    """Pickles as ``fairseq.data.dictionary.Dictionary`` (see :func:`_as_fairseq_class`)."""
+
+    def __init__(self, symbols, counts) -> None:
+        # Dictionary(add_special_symbols=False).add_from_file(...): the attributes it pickles
+        self.bos_word, self.unk_word, self.pad_word, self.eos_word = "<s>", "<unk>", "<pad>", "</s>"
+        self.symbols, self.count = list(symbols), list(counts)
+        self.indices = {s: i for i, s in enumerate(self.symbols)}
+
+
+@contextlib.contextmanager
+def _as_fairseq_class(cls: type, module: str, name: str):
+    """While active, pickle writes ``cls`` as ``module.name`` (a stand-in module is added
+    to ``sys.modules`` for fairseq, which is not installed)."""
+    parts = module.split(".")
+    added = [".".join(parts[: i + 1]) for i in range(len(parts))]
+    added = [m for m in added if m not in sys.modules]
+    for m in added:
+        sys.modules[m] = types.ModuleType(m)
+    old = (cls.__module__, cls.__qualname__)
+    cls.__module__, cls.__qualname__ = module, name
+    setattr(sys.modules[module], name, cls)
+    try:
+        yield
+    finally:
+        cls.__module__, cls.__qualname__ = old
+        for m in added:
+            del sys.modules[m]
+
+
+def write_fairseq_classifier(
+    enc: XLSREncoder,
+    path: Path,
+    labels,
+    latent_dim: int = 16,
+    activation: str = "gelu",
+    pooling: str = "mean",
+    task_state: bool = True,
+    label_ext: str = "lang",
+    seed: int = 0,
+) -> Path:
+    """Writes ``enc`` as a fairseq ``wav2vec_classification`` checkpoint (the layout of the
+    released XLS-R LID model): the encoder under ``w2v_encoder.w2v_model.``, a random
+    ``MeanPoolingFast`` head ``pooling_layer.linear`` (latent, D) / ``pooling_layer.projection``
+    (classes, latent), the ``audio_classification`` task config.
+
+    Args:
+        labels: the label dictionary by class id.
+        task_state: save it as fairseq does (``task_state["target_dictionary"]``, a pickled
+            ``Dictionary``); otherwise the caller writes ``dict.<label_ext>.txt``.
+    """
+    g = torch.Generator().manual_seed(seed)
+    state = {f"w2v_encoder.w2v_model.{k}": v for k, v in fairseq_state_dict(enc).items()}
+    shapes = {"linear": (latent_dim, enc.cfg.embed_dim), "projection": (len(labels), latent_dim)}
+    for layer, shape in shapes.items():
+        state[f"pooling_layer.{layer}.weight"] = torch.randn(shape, generator=g) / shape[1] ** 0.5
+        state[f"pooling_layer.{layer}.bias"] = 0.1 * torch.randn(shape[0], generator=g)
+    task = {"_name": "audio_pretraining", "normalize": enc.cfg.normalize_waveform}
+    model = finetuned_model_config("wav2vec_classification")
+    model.update(pooling=pooling, latent_embed_dim=latent_dim, activation_fn=activation)
+    model.update(w2v_args={"model": fairseq_model_config(enc.cfg), "task": task})
+    ft_task = {**task, "_name": "audio_classification", "labels": label_ext}
+    ft_task.update(data="/path/to/manifest", target_dictionary=None, sample_rate=16000)
+    ckpt = {"args": None, "cfg": {"model": model, "task": ft_task}, "model": state}
+    ckpt.update(optimizer_history=[], extra_state={"epoch": 1}, last_optimizer_state=None)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not task_state:
+        torch.save(ckpt, path)
+        return path
+    ckpt["task_state"] = {
+        "target_dictionary": _Dictionary(labels, range(1000, 1000 - len(labels), -1))
+    }
+    with _as_fairseq_class(_Dictionary, "fairseq.data.dictionary", "Dictionary"):
+        torch.save(ckpt, path)
     return path
 
 
@@ -367,6 +454,31 @@ def write_hf_dir(
         torch.save(state, path / "pytorch_model.bin")
     else:
         raise ValueError(f"weights must be 'safetensors' or 'bin', got {weights!r}")
+    return path
+
+
+def write_hf_classifier_dir(
+    enc: XLSREncoder, path: Path, labels, proj_size: int = 16, weighted: bool = False, seed: int = 0
+) -> Path:
+    """Writes a transformers ``Wav2Vec2ForSequenceClassification`` directory for ``enc`` with
+    a random head: ``projector`` (proj_size, D), ``classifier`` (labels, proj_size), with
+    ``weighted`` a ``layer_weights`` (num_layers + 1,); ``id2label`` in class-id order."""
+    g = torch.Generator().manual_seed(seed)
+    arch = "Wav2Vec2ForSequenceClassification"
+    path = write_hf_dir(enc, path)  # the bare encoder, made a classifier below
+    cfg = hf_config(enc, arch)
+    cfg.update(classifier_proj_size=proj_size, use_weighted_layer_sum=weighted)
+    cfg.update(id2label={str(i): label for i, label in enumerate(labels)})
+    cfg.update(label2id={label: i for i, label in enumerate(labels)})
+    (path / "config.json").write_text(json.dumps(cfg, indent=2))
+    state = {f"wav2vec2.{k}": v for k, v in hf_state_dict(enc).items()}
+    shapes = {"projector": (proj_size, enc.cfg.embed_dim), "classifier": (len(labels), proj_size)}
+    for name, shape in shapes.items():
+        state[f"{name}.weight"] = torch.randn(shape, generator=g) / shape[1] ** 0.5
+        state[f"{name}.bias"] = 0.1 * torch.randn(shape[0], generator=g)
+    if weighted:
+        state["layer_weights"] = torch.randn(enc.cfg.num_layers + 1, generator=g)
+    write_safetensors(state, path / "model.safetensors")
     return path
 
 
