@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -71,25 +71,43 @@ class TransformerEncoder(nn.Module):
         self.layerdrop_step += 1
         return torch.rand(len(self.layers), generator=gen) < self.cfg.layerdrop
 
-    def forward(self, x: Tensor, pad_mask: Optional[Tensor]) -> Tensor:
-        """x (Tensor): (B, T, D); pad_mask (Tensor or None): (B, T), True on padding."""
+    def forward(
+        self, x: Tensor, pad_mask: Optional[Tensor], states: Optional[List[Tensor]] = None
+    ) -> Tensor:
+        """Runs the stack.
+
+        Args:
+            x (Tensor): (B, T, D) projected features.
+            pad_mask (Tensor or None): (B, T), True on padding.
+            states (list or None): when given, receives num_layers + 1 (B, T, D) tensors: the
+                first layer's input (after the positional conv, and its LayerNorm in the
+                post-norm variant), then each layer's output; a layer LayerDrop skipped
+                repeats the state before it. None of them has the final LayerNorm of the
+                ``layer_norm_first`` variant (see :meth:`XLSREncoder.hidden_states`).
+
+        Returns:
+            Tensor: (B, T, D) the final output.
+        """
         if pad_mask is not None:
             x = x.masked_fill(pad_mask[..., None], 0.0)
         x = x + self.pos_conv(x)
         if not self.cfg.layer_norm_first:
             x = self.layer_norm(x)
         x = self.dropout(x)
+        if states is not None:
+            states.append(x)
         drop = None
         if self.training and self.cfg.layerdrop > 0:
             drop = self.layers_to_drop()
         recompute = self.cfg.checkpoint_activations and self.training and torch.is_grad_enabled()
         for i, layer in enumerate(self.layers):
-            if drop is not None and drop[i]:
-                continue
-            if recompute:
-                x = checkpoint(layer, x, pad_mask, use_reentrant=False)
-            else:
-                x = layer(x, pad_mask)
+            if drop is None or not drop[i]:
+                if recompute:
+                    x = checkpoint(layer, x, pad_mask, use_reentrant=False)
+                else:
+                    x = layer(x, pad_mask)
+            if states is not None:
+                states.append(x)
         if self.cfg.layer_norm_first:
             x = self.layer_norm(x)
         return x
@@ -205,6 +223,49 @@ class XLSREncoder(nn.Module):
             (Tensor, Tensor): hidden states (batch, frames, embed_dim) of the final layer, and
             (batch,) valid frames. Frames past the valid count are padding.
         """
+        x, pad, frames = self._transformer_input(waveforms, lengths, mask)
+        return self.encoder(x, pad), frames
+
+    def hidden_states(
+        self,
+        waveforms: Tensor,
+        lengths: Optional[Tensor] = None,
+        mask: Optional[bool] = None,
+        final_norm: bool = True,
+    ) -> Tuple[List[Tensor], Tensor]:
+        """All num_layers + 1 hidden states, as Hugging Face ``output_hidden_states`` gives them.
+
+        Entry 0 is the first layer's input (after the positional conv; in the post-norm
+        variant also its LayerNorm), entry i the output of layer i. The last entry equals
+        :meth:`forward`'s output: in the ``layer_norm_first`` (XLS-R, HF
+        ``do_stable_layer_norm``) variant it has the final LayerNorm, as in transformers 4.x.
+        transformers 5.x (checked: 5.24) returns the last layer's output before that
+        LayerNorm instead: ``final_norm=False`` gives that. In training, a layer LayerDrop
+        skipped repeats the state before it (transformers 4.x did the same; 5.x leaves the
+        entry out, so the list gets shorter). Padded frames hold no meaningful values.
+
+        Args:
+            waveforms (Tensor): (batch, samples) float, 16 kHz.
+            lengths (Tensor or None): (batch,) real samples per utterance; None means all.
+            mask (bool or None): apply time/channel masking; defaults to ``self.training``.
+            final_norm (bool): the last entry after the final LayerNorm (``layer_norm_first``
+                only; the post-norm variant has none there).
+
+        Returns:
+            (list of num_layers + 1 Tensors (batch, frames, embed_dim), frames (batch,)).
+        """
+        x, pad, frames = self._transformer_input(waveforms, lengths, mask)
+        states: List[Tensor] = []
+        out = self.encoder(x, pad, states)
+        if final_norm:
+            states[-1] = out
+        return states, frames
+
+    def _transformer_input(
+        self, waveforms: Tensor, lengths: Optional[Tensor], mask: Optional[bool]
+    ) -> Tuple[Tensor, Optional[Tensor], Tensor]:
+        """Checks, normalisation, conv features, projection and masking: the Transformer's
+        input (B, T, D), its padding mask (B, T) (None without padding) and frames (B,)."""
         lengths = self._check_inputs(waveforms, lengths)
         if self.cfg.normalize_waveform:
             waveforms = normalize_waveforms(waveforms, lengths, self.cfg.normalize_eps)
@@ -213,8 +274,7 @@ class XLSREncoder(nn.Module):
         pad = padding_mask(frames, x.shape[1])
         if self.training if mask is None else mask:
             x = self.apply_mask(x, frames)
-        x = self.encoder(x, pad if bool(pad.any()) else None)
-        return x, frames
+        return x, pad if bool(pad.any()) else None, frames
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
