@@ -1,5 +1,6 @@
 """The embedded numbers corpus: audio, splits, speakers, held-out numbers, determinism."""
 
+import hashlib
 import json
 
 import numpy as np
@@ -18,6 +19,10 @@ from xlsr.data.numbers import (
 
 pytest.importorskip("espeakng_loader", reason="espeakng-loader is not installed")
 SMALL = dict(num_utterances=120, max_number=999)
+#: sha256 of the random draws of plan_utterances(NumbersConfig()) (ids, splits, speakers and
+#: their voices, numbers): the default (ASR) corpus as made before min_numbers_per_utterance.
+DEFAULT_DRAWS_SHA256 = "8577af28bf310692d0eafd6431fdf9c903ef18ba18dc0f11c3a4b2fe9072db0b"
+DEFAULT_FINGERPRINT = "864ea7563a1cb09a"  # NumbersConfig().fingerprint() of that corpus
 
 
 @pytest.fixture(scope="module")
@@ -92,3 +97,35 @@ def test_same_seed_same_corpus_and_resume_skips(tmp_path, corpus):
     mtime = a.stat().st_mtime_ns  # a complete corpus of the same config is not redone
     synthesize_numbers(tmp_path / "a", cfg, progress=False)
     assert a.stat().st_mtime_ns == mtime
+
+
+def draws_hash(plan):
+    keys = ("id", "split", "lang", "speaker", "voice", "rate", "pitch", "items")
+    blob = json.dumps([{k: u[k] for k in keys} for u in plan], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def test_default_corpus_unchanged():
+    # Invariant: the defaults draw the very corpus they drew before the options of the
+    # number count existed (same rng draws, so the same audio), and keep its fingerprint, so
+    # a finished corpus is not synthesised again. The texts follow from the draws (num2words).
+    assert draws_hash(plan_utterances(NumbersConfig())) == DEFAULT_DRAWS_SHA256
+    assert NumbersConfig().fingerprint() == DEFAULT_FINGERPRINT
+    assert NumbersConfig(min_numbers_per_utterance=2).fingerprint() != DEFAULT_FINGERPRINT
+
+
+def test_numbers_per_utterance_range():
+    # Invariant: every utterance speaks min..max numbers, each count of the range occurs,
+    # and a range with min > max or min < 1 is refused naming both values.
+    cfg = NumbersConfig(
+        languages=["en", "de"],
+        num_utterances=200,
+        min_numbers_per_utterance=3,
+        max_numbers_per_utterance=6,
+    )
+    plan = plan_utterances(cfg)
+    assert {len(u["items"]) for u in plan} == {3, 4, 5, 6}
+    assert all(len(u["text"].split()) >= 3 for u in plan)
+    for lo, hi in ((3, 2), (0, 2)):
+        with pytest.raises(ValueError, match=f"got {lo}, {hi}"):
+            NumbersConfig(min_numbers_per_utterance=lo, max_numbers_per_utterance=hi)

@@ -18,7 +18,21 @@ class DataConfig:
     # measured before speed perturbation (a 0.9 factor makes a batch up to 11 % longer).
     max_duration: float = 200.0
     min_cut_duration: float = 0.5  # filter_cuts drops cuts shorter than this (seconds)
-    max_cut_duration: float = 20.0  # filter_cuts drops cuts longer than this (<= max_duration)
+    # filter_cuts drops cuts longer than this (<= max_duration); in training with
+    # max_sample_size it judges the cropped duration (long cuts are cropped, not dropped).
+    max_cut_duration: float = 20.0
+    # Training crops, for classification (LID / SID: a window keeps the cut's language and
+    # speaker; an ASR transcript would lose words at the edges, so ASR leaves this at 0).
+    # fairseq ``max_sample_size`` with ``random_crop=True`` (audio_classification,
+    # audio_pretraining): a training cut longer than this many samples (at sample_rate) is
+    # replaced by a uniformly random window of exactly this length, drawn anew each epoch
+    # from (seed, epoch, cut id), before the sampler (so max_duration counts cropped
+    # seconds) and before speed perturbation. Validation and decoding never crop. 0: no crop.
+    max_sample_size: int = 0
+    # fairseq ``min_sample_size``: filter_cuts drops training cuts shorter than this many
+    # samples (at sample_rate), counted as below_min_sample_size. Not applied to validation
+    # or decoding. 0: none.
+    min_sample_size: int = 0
     num_buckets: int = 30  # duration buckets of the training sampler (DynamicBucketingSampler)
     shuffle: bool = True  # shuffle the training batches (decoding keeps manifest order)
     seed: int = 42  # seed of shuffling, speed perturbation and noise mixing
@@ -63,4 +77,20 @@ class DataConfig:
             raise ValueError(
                 "duration_tolerance and min_audio_samples must be >= 0, got "
                 f"{self.duration_tolerance}, {self.min_audio_samples}"
+            )
+        self._check_sample_sizes()
+
+    def _check_sample_sizes(self) -> None:
+        """max_sample_size / min_sample_size: >= 0, min <= max, and a crop fits the filters."""
+        lo, hi = self.min_sample_size, self.max_sample_size
+        if lo < 0 or hi < 0:
+            raise ValueError(f"min_sample_size and max_sample_size must be >= 0, got {lo}, {hi}")
+        if hi and lo > hi:
+            raise ValueError(f"need min_sample_size <= max_sample_size, got {lo}, {hi}")
+        if hi and not self.min_audio_samples <= hi <= self.max_cut_duration * self.sample_rate:
+            raise ValueError(
+                f"max_sample_size {hi} must lie in [min_audio_samples, max_cut_duration * "
+                f"sample_rate] = [{self.min_audio_samples}, "
+                f"{self.max_cut_duration * self.sample_rate:g}]: shorter crops are skipped as "
+                "too_short_audio, longer ones dropped as too_long"
             )

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from lhotse import CutSet, validate
 from lhotse.cut import Cut
+from lhotse.utils import compute_num_samples
 from torch import Tensor
 from tqdm import tqdm
 
@@ -46,27 +47,39 @@ def filter_cuts(
 
     A cut is CTC-feasible when the encoder makes at least ``ctc_min_frames(encode(text))``
     frames of it; in training the frames are counted at the fastest speed factor (the
-    shortest audio the cut can become). Logs a summary of what was dropped and why.
+    shortest audio the cut can become). In training, cuts shorter than ``min_sample_size``
+    samples are dropped, and with ``max_sample_size`` the upper duration limit applies to
+    the crop a cut will become (``xlsr.data.crop``). Logs a summary of what was dropped and
+    why.
 
     Args:
         cuts: Cuts to filter (read once; the result is eager).
-        cfg: ``min_cut_duration``, ``max_cut_duration``, ``sample_rate``, ``speed_perturb``.
+        cfg: ``min_cut_duration``, ``max_cut_duration``, ``sample_rate``, ``speed_perturb``,
+            ``min_sample_size``, ``max_sample_size``.
         encode: text -> token ids; None skips the CTC check.
         frames_fn: samples (N,) int64 -> encoder frames (N,); default from ``conv_layers``.
         conv_layers: (channels, kernel, stride) of the feature extractor.
-        train: Whether ``cfg.speed_perturb`` applies to these cuts.
+        train: Whether the training options (``speed_perturb``, ``min_sample_size``,
+            ``max_sample_size``) apply to these cuts.
 
     Returns:
         (CutSet, Counter): the kept cuts, and reason -> number dropped (``too_short``,
-        ``too_long``, ``target_error``, ``ctc_infeasible``).
+        ``too_long``, ``below_min_sample_size``, ``target_error``, ``ctc_infeasible``).
     """
     frames_fn = frames_fn or conv_frames_fn(conv_layers)
     fastest = max(cfg.speed_perturb, default=1.0) if train else 1.0
+    if train and cfg.max_sample_size and encode is not None:
+        logger.warning(
+            "max_sample_size %d crops training cuts, but their transcripts stay whole: the "
+            "crop is meant for classification (lid, sid), not for CTC",
+            cfg.max_sample_size,
+        )
     dropped: Counter = Counter()
     candidates, needed = [], []
     for cut in tqdm(cuts, desc="filter cuts", disable=None, leave=False):
-        if cut.duration < cfg.min_cut_duration or cut.duration > cfg.max_cut_duration:
-            dropped["too_short" if cut.duration < cfg.min_cut_duration else "too_long"] += 1
+        reason = _duration_problem(cut, cfg, train)
+        if reason:
+            dropped[reason] += 1
             continue
         if encode is not None:
             try:
@@ -87,6 +100,21 @@ def filter_cuts(
     summary = ", ".join(f"{r}={n}" for r, n in sorted(dropped.items())) or "none"
     logger.info("filter_cuts: kept %d of %d cuts; dropped: %s", len(kept), total, summary)
     return CutSet.from_cuts(kept), dropped
+
+
+def _duration_problem(cut: Cut, cfg: DataConfig, train: bool) -> Optional[str]:
+    """Why ``cut``'s duration rules it out, or None (the longest training duration is the
+    crop's, when ``max_sample_size`` crops)."""
+    seconds = cut.duration
+    if train and cfg.max_sample_size:
+        seconds = min(seconds, cfg.max_sample_size / cfg.sample_rate)
+    if cut.duration < cfg.min_cut_duration:
+        return "too_short"
+    if seconds > cfg.max_cut_duration:
+        return "too_long"
+    if train and compute_num_samples(cut.duration, cfg.sample_rate) < cfg.min_sample_size:
+        return "below_min_sample_size"
+    return None
 
 
 def cut_frames(

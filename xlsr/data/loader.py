@@ -8,8 +8,9 @@
             checkpoint["sampler"] = sampler.state_dict()   # resumes after this batch
 
 ``AudioDataLoader`` keeps the sampler's state and the skip counts in step with the batches
-the loop has received (workers prefetch); the epoch hook seeds augmentation and the
-workers from (seed, epoch) only, so a resumed run draws what an uninterrupted one would.
+the loop has received (workers prefetch); the epoch hook seeds augmentation, the training
+crops (``DataConfig.max_sample_size``) and the workers from (seed, epoch) only, so a
+resumed run draws what an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from torch.utils.data import DataLoader
 
 from xlsr.data.audio_dataset import AudioDataset
 from xlsr.data.config import DataConfig
+from xlsr.data.crop import RandomCrop
 from xlsr.data.sampling import CheckpointableSampler, make_sampler
 
 logger = logging.getLogger(__name__)
@@ -62,8 +64,8 @@ def make_dataloader(
     Args:
         cuts: The (filtered) cuts.
         cfg: Batching, augmentation and worker settings.
-        train: Bucketing, shuffling and augmentation when True; manifest order, no
-            augmentation otherwise.
+        train: Bucketing, shuffling, crops (``cfg.max_sample_size``) and augmentation when
+            True; manifest order, whole cuts, no augmentation otherwise.
         target_fn: ``cut -> target`` hook (see ``AudioDataset``).
         require_text: Skip cuts with an empty transcript.
 
@@ -77,9 +79,12 @@ def make_dataloader(
     # to the global RNG, that draw would shift the dropout / masking streams of a run
     # resumed mid-epoch (its iterator starts after the checkpoint's RNG state is restored).
     generator = torch.Generator().manual_seed(cfg.seed)
-    sampler = CheckpointableSampler(
-        make_sampler(cuts, cfg, train), on_epoch=_EpochSetter(dataset, generator, cfg.seed)
-    )
+    crop = None
+    if train and cfg.max_sample_size:  # before the sampler: batches of cropped durations
+        crop = RandomCrop(cfg.max_sample_size, cfg.sample_rate, cfg.seed)
+        cuts = crop.apply(cuts)
+    on_epoch = _EpochSetter(dataset, generator, cfg.seed, crop)
+    sampler = CheckpointableSampler(make_sampler(cuts, cfg, train), on_epoch=on_epoch)
     loader = AudioDataLoader(
         dataset,
         sampler=sampler,
@@ -92,12 +97,20 @@ def make_dataloader(
 
 
 class _EpochSetter:
-    """``on_epoch`` hook: the dataset's augmentation epoch and the loader's generator (so
-    worker seeds depend on (seed, epoch) only)."""
+    """``on_epoch`` hook: the dataset's augmentation epoch, the crops' epoch and the loader's
+    generator (so worker seeds depend on (seed, epoch) only)."""
 
-    def __init__(self, dataset: AudioDataset, generator: torch.Generator, seed: int) -> None:
-        self.dataset, self.generator, self.seed = dataset, generator, seed
+    def __init__(
+        self,
+        dataset: AudioDataset,
+        generator: torch.Generator,
+        seed: int,
+        crop: Optional[RandomCrop] = None,
+    ) -> None:
+        self.dataset, self.generator, self.seed, self.crop = dataset, generator, seed, crop
 
     def __call__(self, epoch: int) -> None:
         self.dataset.set_epoch(epoch)
+        if self.crop is not None:
+            self.crop.set_epoch(epoch)
         self.generator.manual_seed(self.seed * 1_000_003 + epoch)

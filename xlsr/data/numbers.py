@@ -2,10 +2,10 @@
 
 Synthesised with espeak-ng (``espeakng-loader``) from number words written by ``num2words``:
 10 languages by default, several speakers per language (espeak voice variant, rate and
-pitch), 16 kHz FLAC. Each utterance says one or two numbers (cardinals 0-9999, some years
-and ordinals) and carries its transcript (normalised words), its English translation (and,
-for English utterances, the translation into every corpus language, for En -> X), its
-language and its speaker.
+pitch), 16 kHz FLAC. Each utterance says min..max numbers (by default one or two: cardinals
+0-9999, some years and ordinals) and carries its transcript (normalised words), its English
+translation (and, for English utterances, the translation into every corpus language, for
+En -> X), its language and its speaker.
 
 Splits: train / dev / test by speaker (dev and test speakers never occur in train), and a
 held-out share of the numbers never occurs in train but makes up part of dev and test.
@@ -45,6 +45,8 @@ LANGUAGES: Dict[str, Tuple[str, str, bool]] = {
 VARIANTS = ["m1", "f1", "m3", "f2", "m2", "f3", "m4", "f4", "m5", "f5", "m6", "m7"]
 SAMPLE_RATE = 16000
 SPLITS = ("train", "dev", "test")
+#: NumbersConfig fields added after corpora were made -> the default that made them.
+_LATER_FIELDS = {"min_numbers_per_utterance": 1}
 
 
 @dataclass
@@ -57,6 +59,9 @@ class NumbersConfig:
     max_number: int = 9999  # cardinals are drawn from 0..max_number
     heldout_fraction: float = 0.2  # share of numbers never used in train
     eval_unseen_share: float = 0.5  # share of dev/test utterances drawn from held-out numbers
+    # Numbers spoken per utterance, drawn uniformly from min..max (the LID / SID recipes
+    # use more, e.g. 1..8, for utterances of about 1-20 s; 1..2 is the ASR corpus).
+    min_numbers_per_utterance: int = 1
     max_numbers_per_utterance: int = 2
     year_share: float = 0.1  # share of items read as years (1900-2030)
     ordinal_share: float = 0.1  # share of items read as ordinals (1-100)
@@ -70,9 +75,20 @@ class NumbersConfig:
             raise ValueError("speakers_per_language must be >= 3 (train, dev and test speakers)")
         if self.num_utterances < 10 * len(self.languages):
             raise ValueError(f"num_utterances must be >= {10 * len(self.languages)}")
+        if not 1 <= self.min_numbers_per_utterance <= self.max_numbers_per_utterance:
+            raise ValueError(
+                "need 1 <= min_numbers_per_utterance <= max_numbers_per_utterance, got "
+                f"{self.min_numbers_per_utterance}, {self.max_numbers_per_utterance}"
+            )
 
     def fingerprint(self) -> str:
-        blob = json.dumps(dataclasses.asdict(self), sort_keys=True).encode()
+        """Hash of the config. Fields added later are left out at their default, so a corpus
+        made before they existed keeps its fingerprint (and is not synthesised again)."""
+        fields = dataclasses.asdict(self)
+        for name, default in _LATER_FIELDS.items():
+            if fields[name] == default:
+                del fields[name]
+        blob = json.dumps(fields, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
@@ -140,7 +156,7 @@ def draw_items(
     rng: np.random.Generator, cfg: NumbersConfig, held: np.ndarray, split: str
 ) -> List[Tuple[int, str]]:
     """(number, kind) items of one utterance. Train never sees held-out numbers."""
-    count = int(rng.integers(1, cfg.max_numbers_per_utterance + 1))
+    count = int(rng.integers(cfg.min_numbers_per_utterance, cfg.max_numbers_per_utterance + 1))
     unseen = split != "train" and rng.random() < cfg.eval_unseen_share
     pool = np.flatnonzero(held if unseen else ~held)
     items = []

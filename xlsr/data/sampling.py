@@ -106,7 +106,7 @@ class CheckpointableSampler(Sampler):
     Args:
         sampler: The lhotse sampler (from ``make_sampler``).
         on_epoch: Called with the epoch on ``set_epoch`` and ``load_state_dict`` (the dataset's
-            ``set_epoch``, so augmentation differs per epoch).
+            and the crops' ``set_epoch``, so augmentation and crops differ per epoch).
     """
 
     def __init__(self, sampler: CutSampler, on_epoch: Optional[Callable[[int], None]] = None):
@@ -139,11 +139,16 @@ class CheckpointableSampler(Sampler):
         return copy.deepcopy(self._consumed_state)
 
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
-        """Restore a state from ``state_dict()``; the next iteration resumes after it."""
+        """Restore a state from ``state_dict()``; the next iteration resumes after it.
+
+        ``on_epoch`` runs first: lhotse restores by reading the epoch's cuts up to the saved
+        batch and buffers cuts beyond it, so a lazily cropped ``CutSet`` must already crop
+        with the saved epoch.
+        """
+        if self.on_epoch is not None:
+            self.on_epoch(state_dict["epoch"])
         self.sampler.load_state_dict(copy.deepcopy(state_dict))
         self._reset()
-        if self.on_epoch is not None:
-            self.on_epoch(self.sampler.epoch)
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch (shuffling order); a different epoch discards restored progress."""
