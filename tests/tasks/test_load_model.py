@@ -15,11 +15,14 @@ from xlsr.bin import train as train_bin
 from xlsr.data.tokenizer import read_symbols
 from xlsr.models.fairseq_hf import CheckpointError, load_encoder, read_safetensors, save_encoder
 from xlsr.models.safe_pickle import torch_load
+from xlsr.tasks.load import task_of_path
 from xlsr.testing.checkpoints import (
     padded_batch,
     random_encoder,
     tiny_config,
     write_fairseq_checkpoint,
+    write_fairseq_classifier,
+    write_hf_classifier_dir,
     write_hf_dir,
     write_safetensors,
 )
@@ -286,3 +289,51 @@ def test_fairseq_dictionary_and_blank_weight(tmp_path):
     weighted = xlsr.load_model(path, vocabulary=given)
     delta = weighted.model.output.bias - plain.model.output.bias
     torch.testing.assert_close(delta, torch.tensor([2.5] + [0.0] * 11))
+
+
+# --------------------------------------------------------------------------- classifiers
+
+LID_LABELS = ["en", "de", "fr"]
+
+
+def test_classifiers_load_as_lid_models_or_sid_on_request(tmp_path):
+    enc = random_encoder(tiny_config(), seed=5)
+    fairseq = write_fairseq_classifier(enc, tmp_path / "lid.pt", LID_LABELS)
+    hf = write_hf_classifier_dir(enc, tmp_path / "hf", LID_LABELS)
+    for path, kind in ((fairseq, "fairseq_classifier"), (hf, "hf_classifier")):
+        loaded = xlsr.load_model(path)
+        assert (loaded.kind, loaded.task, loaded.model.task_name) == (kind, "lid", "lid")
+        assert loaded.vocabulary == loaded.config["labels"] == LID_LABELS
+        assert type(loaded.model).__name__ == "ClassifierModel" and not loaded.model.training
+        assert task_of_path(path) == "lid"
+        # a classifier does not say what it classifies: task= tells
+        sid = xlsr.load_model(path, task="sid")
+        assert sid.task == sid.model.task_name == sid.config["task"] == "sid"
+        with pytest.raises(CheckpointError, match="a classifier, for task lid or sid"):
+            xlsr.load_model(path, task="asr_ctc")
+        # the same logits as the forward, (B, classes), in either kind
+        with torch.no_grad():
+            logits, frames = loaded.logits(WAV, LENGTHS)
+            forward, _ = loaded(WAV, LENGTHS)
+        assert logits.shape == (2, 3) and torch.equal(logits, forward)
+
+
+def test_a_task_the_model_does_not_serve_is_refused(hf_dir):
+    with pytest.raises(CheckpointError, match="a asr_ctc model, not a lid model"):
+        xlsr.load_model(hf_dir, task="lid")
+    assert xlsr.load_model(hf_dir, task="asr_ctc").task == "asr_ctc"
+
+
+def test_our_lid_checkpoint_gives_its_labels(tmp_path):
+    from dataclasses import asdict
+
+    from xlsr.models.classifier import ClassifierConfig, ClassifierModel
+
+    cfg = ClassifierConfig(num_classes=3, latent_dim=8)
+    model = ClassifierModel(random_encoder(tiny_config(), seed=6), cfg)
+    run = {"task": "lid", "head": "classifier", "classifier": asdict(cfg), "labels": LID_LABELS}
+    run["encoder"] = model.encoder.cfg.to_dict()
+    torch.save({"model": model.state_dict(), "config": run}, tmp_path / "checkpoint-1.pt")
+    loaded = xlsr.load_model(tmp_path / "checkpoint-1.pt")
+    assert (loaded.task, loaded.vocabulary) == ("lid", LID_LABELS)
+    same_output(loaded, model.eval())

@@ -9,7 +9,14 @@ them; so our head with activation "linear":
     wav2vec2.*                      encoder.* (fairseq_hf's HF key map)
     projector.weight / bias         pooling_layer.linear.weight / bias (classifier_proj_size, D)
     classifier.weight / bias        pooling_layer.projection.*         (num_labels, proj)
+    layer_weights                   layer_weights                      (num_layers + 1,)
     config.id2label                 the labels, in id order
+
+``use_weighted_layer_sum`` pools softmax(``layer_weights``) times the num_layers + 1 hidden
+states. For ``do_stable_layer_norm`` models transformers 4 gives the last one after the
+final LayerNorm and transformers 5 before it; ``layer_sum_final_norm`` follows the version
+that wrote config.json (``transformers_version``; 4 when absent), so the logits are those of
+the transformers the model was trained with.
 
 HF's pooling, and how ours relates to it:
 
@@ -31,7 +38,6 @@ calls it a "lid" model unless told ``task="sid"``.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any, Dict, List, Tuple, Union
@@ -66,21 +72,24 @@ def hf_labels(path: Path, cfg: Dict[str, Any]) -> List[str]:
     return [label for _, label in by_id]
 
 
-def classifier_config(path: Path, cfg: Dict[str, Any], num_classes: int) -> ClassifierConfig:
+def transformers_major(cfg: Dict[str, Any]) -> int:
+    """The major version of the transformers that wrote config.json (4 when unknown)."""
+    version = str(cfg.get("transformers_version") or "4")
+    return int(version.split(".")[0]) if version.split(".")[0].isdigit() else 4
+
+
+def classifier_config(cfg: Dict[str, Any], num_classes: int) -> ClassifierConfig:
     """Our head config for an HF config.json: latent = ``classifier_proj_size``, no activation,
-    ``use_weighted_layer_sum`` as ``weighted_layer_sum``."""
+    ``use_weighted_layer_sum`` as ``weighted_layer_sum``, whose last hidden state is after
+    the final LayerNorm when transformers 4 wrote the model and before it for 5 (what each
+    version's ``output_hidden_states`` gives for ``do_stable_layer_norm``)."""
     weighted = bool(cfg.get("use_weighted_layer_sum", False))
-    fields = {f.name for f in dataclasses.fields(ClassifierConfig)}
-    if weighted and "weighted_layer_sum" not in fields:
-        raise CheckpointError(
-            path / "config.json", "use_weighted_layer_sum=True is not supported yet"
-        )
-    extra = {"weighted_layer_sum": True} if weighted else {}
     return ClassifierConfig(
         num_classes=num_classes,
         latent_dim=int(cfg.get("classifier_proj_size", 256)),
         activation="linear",
-        **extra,
+        weighted_layer_sum=weighted,
+        layer_sum_final_norm=transformers_major(cfg) < 5,
     )
 
 
@@ -102,7 +111,7 @@ def load_hf_classifier(path: Pathlike) -> Tuple[ClassifierModel, List[str]]:
         )
     cfg = json.loads((path / "config.json").read_text())
     labels = hf_labels(path, cfg)
-    head_cfg = classifier_config(path, cfg, len(labels))
+    head_cfg = classifier_config(cfg, len(labels))
     model = ClassifierModel(encoder, head_cfg)
     key_map = {**HEAD_KEY_MAP, **(LAYER_WEIGHTS if cfg.get("use_weighted_layer_sum") else {})}
     copy_head(model, read_hf_weights(path), key_map, path)
