@@ -4,6 +4,8 @@
     log_probs, frames = loaded(waveforms, lengths)  # the task model's forward (eval mode)
     logits, frames = loaded.logits(waveforms, lengths)   # CTC: before the log-softmax
     loaded.model.task_name, loaded.vocabulary, loaded.config
+    lid = xlsr.load_model("xlsr_300m_voxlingua107_ft.pt")  # a classifier: task "lid"
+    logits, frames = lid(waveforms, lengths)        # (B, classes); class i: lid.vocabulary[i]
 
     path                              kind         weights                  vocabulary
     exp dir of xlsr.bin.train         exp_dir      newest readable          the run's lang dir
@@ -22,11 +24,13 @@
                                                                             / labels.txt beside it
     Hugging Face Wav2Vec2For-         hf_          encoder + projector +    config.json id2label
     SequenceClassification dir        classifier   classifier
+    our lid / sid checkpoints         as above     as above                 config.yaml's labels
 
 Every kind comes back as the task's model class (``CtcModel`` for the external CTC models,
-``ClassifierModel`` for the classifiers, task "lid" unless ``task="sid"``) in eval mode; a
-classifier's ``vocabulary`` is its labels by class id. Errors are ``CheckpointError`` (a ``ValueError``) naming the path and what
-was expected there; checkpoint files are read with the restricted unpickler
+``ClassifierModel`` for the classifiers) in eval mode. A classifier's ``vocabulary`` is its
+labels by class id; an external one does not say what it classifies, so it is a "lid" model
+unless ``task="sid"``. Errors are ``CheckpointError`` (a ``ValueError``) naming the path and
+what was expected there; checkpoint files are read with the restricted unpickler
 (``xlsr.models.safe_pickle``), so loading one runs no code.
 """
 
@@ -80,7 +84,8 @@ class LoadedModel:
         files: the files the weights come from.
         lang_dir: the lang dir the vocabulary comes from (None for external models).
         tokenizer: ids -> text (``.decode(ids)``): our ``Tokenizer``, or the external
-            model's vocabulary (``xlsr.models.hf_ctc.CtcVocab``); None without vocabulary.
+            model's vocabulary (``xlsr.models.hf_ctc.CtcVocab``); None without vocabulary
+            and for classifiers.
     """
 
     model: torch.nn.Module
