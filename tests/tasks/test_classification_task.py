@@ -3,12 +3,15 @@ training, decoding with fairseq's report and the classification result files."""
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
 from xlsr.bin import decode as decode_bin
 from xlsr.bin import train as train_bin
-from xlsr.tasks import get_task
+from xlsr.scoring.classification import merge_views
+from xlsr.scoring.verification import eer
+from xlsr.tasks import decoding, get_task
 from xlsr.tasks.classification import (
     LabelTargets,
     ViewEnsemble,
@@ -16,7 +19,7 @@ from xlsr.tasks.classification import (
     read_labels,
     write_labels,
 )
-from xlsr.testing.corpus import make_tiny_cutset
+from xlsr.testing.corpus import make_tiny_cutset, make_truncated_cut
 from xlsr.testing.train import tiny_train_args
 
 pytestmark = pytest.mark.filterwarnings("ignore:You are using DynamicBucketingSampler")
@@ -63,6 +66,14 @@ def test_lid_trains_and_decodes_with_the_fairseq_report(data, tmp_path):
     assert len(rows) == 6 and {r["hyp"] for r in rows} <= set(read_labels(root / "lang"))
     report = (out / "report-t.txt").read_text().splitlines()
     assert report[0] == "| run classification evaluation" and "total=6" in report[1]
+    # top: every label (3 < 5) with its probability, best first, the best one the hyp
+    for r in rows:
+        probs = [p for _, p in r["top"]]
+        assert r["top"][0][0] == r["hyp"] and len(r["top"]) == 3 and probs == sorted(probs)[::-1]
+        assert sum(probs) == pytest.approx(1.0, abs=1e-5) and r["lang"] == r["ref"]
+    matrix = (out / "confusion-t.txt").read_text().splitlines()
+    assert len(matrix) == 4 and sum(int(line.split("\t")[-2]) for line in matrix[1:]) == 6
+    assert (out / "confusion-t.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_sid_uses_the_speaker_and_a_wrong_label_dictionary_is_refused(data, tmp_path, capsys):
@@ -100,8 +111,10 @@ def test_views_crop_long_utterances_reproducibly():
     lengths = torch.tensor([20000, 5000])
     rec = Recorder()
     cfg = ViewsConfig(views=3, max_sample_size=8000, seed=123)
-    scores, _ = ViewEnsemble(rec, cfg)(wav, lengths)
+    out, _ = ViewEnsemble(rec, cfg)(wav, lengths)
+    scores = out.scores
     assert rec.shapes == [(3, 8000), (1, 5000)]
+    assert [x.shape for x in out.logits] == [(3, 3), (1, 3)] and out.embeddings == [None, None]
     assert scores.shape == (2, 3) and torch.allclose(scores.sum(-1), torch.ones(2, dtype=scores.dtype))  # fmt: skip
     first = ViewEnsemble(rec, cfg).crops(wav[0])
     assert torch.equal(first, ViewEnsemble(rec, cfg).crops(wav[0]))
@@ -122,3 +135,131 @@ def test_lid_decodes_with_views_from_the_command_line(data, tmp_path):
     assert decode_bin.main(argv) == 0
     score = json.loads((tmp_path / "exp" / "decode" / "argmax" / "score-v.json").read_text())
     assert score["n"] == 6
+
+
+def test_lid_npz_has_fairseqs_arrays(data, tmp_path):
+    # Invariant: --npz writes gen_audio_embedding.py's keys: name (N,), latent (N, V, E) and
+    # logit (N, V, C) float32, target (N,) int64 (labels.txt ids), src_len (N,) int64
+    # samples; merging the npz logits as --merge does gives the hyps of the same decode.
+    root, cuts = data
+    args = tiny_train_args(root / "lang", root / "cuts.jsonl.gz", tmp_path / "exp")
+    assert train_bin.main(["--task", "lid", *args, "--max-update", "1"]) == 0
+    argv = ["--exp-dir", str(tmp_path / "exp"), "--lang-dir", str(root / "lang")]
+    argv += ["--cuts", str(root / "cuts.jsonl.gz"), "--test-set", "n", "--npz", "true"]
+    argv += ["--views", "3", "--max-sample-size", "8000"]  # 1 s utterances: 3 crops each
+    assert decode_bin.main(argv) == 0
+    out = tmp_path / "exp" / "decode" / "argmax"
+    npz = np.load(out / "embeddings-n.npz")
+    assert sorted(npz.files) == ["latent", "logit", "name", "src_len", "target"]
+    labels = read_labels(root / "lang")
+    assert npz["logit"].shape == (6, 3, 3) and npz["logit"].dtype == np.float32
+    assert npz["latent"].shape[:2] == (6, 3) and npz["latent"].dtype == np.float32
+    assert list(npz["name"]) == [c.id for c in cuts]  # manifest order
+    by_id = {c.id: c for c in cuts}
+    refs = [by_id[n].supervisions[0].language for n in npz["name"]]
+    assert npz["target"].tolist() == [labels.index(r) for r in refs]
+    assert npz["target"].dtype == np.int64 and npz["src_len"].tolist() == [16000] * 6
+    rows = {r["id"]: r for r in map(json.loads, (out / "hyps-n.jsonl").read_text().splitlines())}
+    merged = merge_views(npz["logit"], "mean_prob").argmax(-1)
+    assert [labels[i] for i in merged] == [rows[n]["hyp"] for n in npz["name"]]
+    assert not np.allclose(npz["latent"][:, 0], npz["latent"][:, 1])  # different crops
+
+
+@pytest.fixture(scope="module")
+def sid(data, tmp_path_factory):
+    """A sid model of the 3 training speakers, and a verification set of 2 unseen speakers
+    (0.4 s and 1.0 s utterances) with an unreadable one, and its trials."""
+    root, cuts = data
+    tmp = tmp_path_factory.mktemp("sid")
+    write_labels(cuts, "speaker", tmp / "lang")
+    args = tiny_train_args(tmp / "lang", root / "cuts.jsonl.gz", tmp / "exp")
+    assert train_bin.main(["--task", "sid", *args, "--max-update", "1"]) == 0
+    veri = list(make_tiny_cutset(tmp / "audio", n=6, durations=[0.4, 1.0] * 3, prefix="v"))
+    veri.append(make_truncated_cut(tmp / "audio", "v-bad"))
+    for i, cut in enumerate(veri):
+        cut.supervisions[0].speaker = f"new{i % 2}"
+    from lhotse import CutSet
+
+    CutSet.from_cuts(veri).to_file(tmp / "veri.jsonl.gz")
+    ids = [c.id for c in veri]
+    trials = [(int(i % 2 == j % 2), ids[i], ids[j]) for i in range(7) for j in range(i + 1, 7)]
+    (tmp / "trials.txt").write_text("".join(f"{t} {a} {b}\n" for t, a, b in trials))
+    return tmp, trials
+
+
+def _decode_sid(tmp, *extra):
+    argv = ["--exp-dir", str(tmp / "exp"), "--lang-dir", str(tmp / "lang"), "--test-set", "veri"]
+    argv += ["--cuts", str(tmp / "veri.jsonl.gz"), "--max-sample-size", "8000", *extra]
+    return decode_bin.main(argv)
+
+
+def test_sid_verifies_unseen_speakers(sid):
+    # Invariant: verify scores each trial by the mean cosine over all pairs of the two
+    # utterances' view embeddings (fairseq's mean_latent_sim, recomputed here from the npz),
+    # EER is over the scored trials, and trials of the unreadable utterance are counted as
+    # skipped, never dropped; unseen speakers (not in labels.txt) are no error (target -1).
+    tmp, trials = sid
+    args = ["--methods", "verify", "--trials", str(tmp / "trials.txt"), "--views", "3"]
+    assert _decode_sid(tmp, *args, "--npz", "true") == 0
+    out = tmp / "exp" / "decode" / "verify"
+    score = json.loads((out / "score-veri.json").read_text())
+    bad = sum(1 for _, a, b in trials if "v-bad" in (a, b))
+    assert (score["trials"], score["scored_trials"]) == (21, 21 - bad) and bad == 6
+    assert score["skipped_trials"]["count"] == bad and score["utts"] == 7
+    assert score["skipped"]["count"] == 1 and score["p_target"] == 0.01
+    assert score["target_trials"] + score["nontarget_trials"] == 21
+    lines = [x.split() for x in (out / "scores-veri.txt").read_text().splitlines()]
+    assert [(a, b) for a, b, _, _ in lines] == [(a, b) for _, a, b in trials]
+    npz = np.load(out / "embeddings-veri.npz")
+    assert npz["latent"].shape[:2] == (6, 3) and npz["target"].tolist() == [-1] * 6
+    unit = npz["latent"] / np.linalg.norm(npz["latent"], axis=-1, keepdims=True)
+    vec = dict(zip(npz["name"], unit.astype(np.float64)))
+    scored, target = [], []
+    for (t, a, b), (_, _, kind, value) in zip(trials, lines):
+        assert kind == ("target" if t else "nontarget")
+        if "v-bad" in (a, b):
+            assert value == "nan"
+            continue
+        assert float(value) == pytest.approx((vec[a] @ vec[b].T).mean(), abs=2e-6)
+        scored.append(float(value))
+        target.append(bool(t))
+    assert score["eer"] == pytest.approx(eer(scored, target), abs=1e-3)
+    short = npz["latent"][[n.endswith(("0000", "0002", "0004")) for n in npz["name"]]]
+    assert np.array_equal(short[:, 0], short[:, 2])  # a 0.4 s utterance: one view, repeated
+    rows = [json.loads(x) for x in (out / "hyps-veri.jsonl").read_text().splitlines()]
+    assert len(rows) == 7 and {r["hyp"] for r in rows} == {""}
+    assert (tmp / "exp" / "decode" / "summary-veri.txt").read_text().splitlines()[
+        1
+    ] == "method\tEER"
+
+
+def test_sid_argmax_and_verify_on_one_set(sid):
+    # Invariant: both methods on a set of unseen speakers run (argmax is meaningless there,
+    # but no label error); each result is ranked in the summary of its own metric.
+    tmp, _ = sid
+    argv = ["--methods", "argmax,verify", "--trials", str(tmp / "trials.txt")]
+    assert _decode_sid(tmp, *argv, "--similarity", "first_logit_sim") == 0
+    decode = tmp / "exp" / "decode"
+    assert json.loads((decode / "argmax" / "score-veri.json").read_text())["accuracy"] == 0.0
+    assert "argmax" in (decode / "summary-veri.txt").read_text()
+    assert "verify" in (decode / "summary-eer-veri.txt").read_text()
+
+
+def test_trials_errors_come_before_the_model(sid, tmp_path, monkeypatch):
+    # Invariant: a trial naming a cut id outside the test set, a malformed line or a missing
+    # --trials stops decoding before any model is loaded, naming the file and line.
+    tmp, _ = sid
+
+    def forbidden(*a, **k):
+        raise AssertionError("the model was loaded before the trials were checked")
+
+    monkeypatch.setattr(decoding, "load_task_model", forbidden)
+    bad = tmp_path / "trials.txt"
+    bad.write_text("1 v-0000 v-0002\n0 v-0000 nobody\n")
+    with pytest.raises(SystemExit, match=rf"--trials {bad}:2: cut id 'nobody' is not in"):
+        _decode_sid(tmp, "--methods", "verify", "--trials", str(bad))
+    bad.write_text("yes v-0000 v-0002\n")
+    with pytest.raises(SystemExit, match=rf"{bad}:1: a trial is"):
+        _decode_sid(tmp, "--methods", "verify", "--trials", str(bad))
+    with pytest.raises(SystemExit, match="verify needs --trials"):
+        _decode_sid(tmp, "--methods", "verify")

@@ -17,6 +17,22 @@ Several views of an utterance (random crops) are merged before the argmax by
 :func:`merge_views`: ``mean_prob`` averages the views' softmax probabilities; ``mean_logit``
 is fairseq's name for the same computation (its code averages probabilities too);
 ``mean_raw_logit`` averages the logits themselves.
+
+:func:`write_classification_results` writes, in ``out_dir``:
+    hyps-<set>.jsonl       a row per utterance, sorted by id: id, ref, hyp, duration, lang
+                           (the cut's supervision language: for lid the reference itself),
+                           the method's public fields (argmax: ``top``, the 5 best labels
+                           with their probabilities, best first) and ``skipped``
+    score-<set>.json       accuracy overall and per bucket (contract 3), ``error``, and the
+                           accounting of contract 6 (utts, skipped, skipped_rule)
+    report-<set>.txt       fairseq's four-line report
+    confusion-<set>.txt    the confusion matrix as text (:mod:`xlsr.scoring.plots`): a row
+                           per reference label, a column per hypothesis, row total and acc%
+    confusion-<set>.png    the same as a picture (counts in the cells up to 30 classes)
+The confusion files are written for up to ``MAX_CONFUSION_CLASSES`` reference labels (the
+languages of lid; the speakers of a sid test set) and left out, with a log line, above.
+
+:func:`write_embeddings_npz` writes fairseq ``gen_audio_embedding.py``'s ``.npz`` (see there).
 """
 
 from __future__ import annotations
@@ -28,12 +44,13 @@ from typing import Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from xlsr.utils.io import atomic_write_text
+from xlsr.utils.io import atomic_output, atomic_write_text
 
 logger = logging.getLogger(__name__)
 Pathlike = Union[str, Path]
 MERGES = ("mean_prob", "mean_logit", "mean_raw_logit")
 SHORT_MAX = 5.0  # seconds: the 0to5 bucket is duration <= SHORT_MAX
+MAX_CONFUSION_CLASSES = 300  # reference labels up to which confusion files are written
 
 
 def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -112,9 +129,11 @@ def write_classification_results(
     items: Sequence[Mapping],
     skipped_rule: str = "deleted",
     info: Optional[Mapping] = None,
+    extra_fields: Sequence[str] = (),
+    confusion: bool = True,
 ) -> dict:
-    """Scores a classification decode and writes ``hyps-<set>.jsonl``, ``score-<set>.json``
-    and ``report-<set>.txt`` (fairseq's report) into ``out_dir``.
+    """Scores a classification decode and writes its result files (see the module
+    docstring) into ``out_dir``.
 
     Args:
         items: per utterance ``id``, ``ref``, ``hyp``, ``duration``; optional ``top`` (list of
@@ -122,6 +141,9 @@ def write_classification_results(
             classified).
         skipped_rule: ``deleted`` counts a skipped utterance as wrong, ``excluded`` leaves it
             out of the scores.
+        info: further keys for the score file (e.g. ``{"model": {...}}``).
+        extra_fields: further item keys to copy into the hyps rows where present.
+        confusion: also write confusion-<set>.txt and .png.
 
     Returns:
         the score dict (contract 3: ``accuracy``, ``n``, ``accuracy_0_5``, ``n_0_5``,
@@ -148,7 +170,7 @@ def write_classification_results(
     if info:
         scores.update(info)
     out = Path(out_dir)
-    rows = [_hyp_row(it) for it in sorted(items, key=lambda it: it["id"])]
+    rows = [_hyp_row(it, extra_fields) for it in sorted(items, key=lambda it: it["id"])]
     atomic_write_text(
         out / f"hyps-{test_set}.jsonl",
         "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
@@ -156,19 +178,114 @@ def write_classification_results(
     atomic_write_text(out / f"score-{test_set}.json", json.dumps(scores, indent=2) + "\n")
     report = format_report(scores)
     atomic_write_text(out / f"report-{test_set}.txt", report + "\n")
+    if confusion:
+        refs, hyps = [it["ref"] for it in scored], [_hyp(it) for it in scored]
+        write_confusion_files(out, test_set, refs, hyps, scores["accuracy"])
     logger.info("%s -> %s\n%s", test_set, out, report)
     return scores
 
 
-def _hyp_row(item: Mapping) -> dict:
+def _hyp(item: Mapping) -> str:
+    return "" if item.get("skipped") else item["hyp"]
+
+
+def _hyp_row(item: Mapping, extra_fields: Sequence[str] = ()) -> dict:
     row = {"id": item["id"], "ref": item["ref"], "hyp": item["hyp"], "duration": item["duration"]}
-    for key in ("top", "skipped", "lang"):
-        if key in item:
+    for key in ("top", "skipped", "lang", *extra_fields):
+        if key in item and not key.startswith("_"):
             row[key] = item[key]
     return row
+
+
+def write_confusion_files(
+    out_dir: Pathlike, test_set: str, refs: Sequence[str], hyps: Sequence[str], accuracy=None
+) -> bool:
+    """confusion-<test_set>.txt and .png in ``out_dir`` (the picture only where matplotlib
+    imports); False (and a log line) when there are more than ``MAX_CONFUSION_CLASSES``
+    reference labels."""
+    from xlsr.scoring.plots import plot_confusion, write_confusion_text
+
+    classes = len(set(refs))
+    if classes > MAX_CONFUSION_CLASSES:
+        logger.info(
+            "%s: %d reference labels, no confusion matrix (more than %d)",
+            test_set,
+            classes,
+            MAX_CONFUSION_CLASSES,
+        )
+        return False
+    out = Path(out_dir)
+    write_confusion_text(out / f"confusion-{test_set}.txt", refs, hyps)
+    acc = "" if accuracy is None else f": accuracy {accuracy:.2f} %"
+    title = f"{test_set}{acc} ({len(refs)} utterances)"
+    try:
+        plot_confusion(refs, hyps, None, out / f"confusion-{test_set}.png", title)
+    except ImportError as e:
+        logger.warning("%s: no confusion-%s.png (%s)", test_set, test_set, e)
+    return True
 
 
 def top_labels(probs: np.ndarray, labels: Sequence[str], k: int = 5) -> List[List]:
     """[[label, probability], ...] of the ``k`` best classes, best first (one utterance)."""
     order = np.argsort(-probs)[:k]
     return [[labels[i], round(float(probs[i]), 6)] for i in order]
+
+
+def write_embeddings_npz(
+    path: Pathlike, items: Sequence[Mapping], labels: Sequence[str], views: int
+) -> Optional[Path]:
+    """fairseq ``gen_audio_embedding.py``'s ``.npz`` of the decoded utterances, in test-set
+    order (a skipped one has no views and is left out; the hyps and score files count it).
+
+    Keys (N decoded utterances, V = ``views``, C classes, E embedding width):
+        name     (N,) str       cut ids
+        latent   (N, V, E) f32  pooled embeddings before the activation (fairseq
+                                ``pooling_layer.forward_latent``); (0,) when the model gives none
+        target   (N,) int64     class id of the reference label in ``labels``; -1 for a label
+                                not in the dictionary (e.g. an unseen speaker)
+        logit    (N, V, C) f32  logits of each view
+        src_len  (N,) int64     samples of the whole utterance (16 kHz)
+    An utterance not longer than a crop runs once; its view is repeated V times (in fairseq
+    its V views are the same padded input, so they are equal too).
+
+    Args:
+        items: result items; a decoded one has ``_views``: {"logit": (v, C), "latent": (v,
+            E) or None, "src_len": int} with v = 1 or V.
+
+    Returns:
+        the path written, or None when no item has views.
+    """
+    rows = [it for it in items if "_views" in it]
+    if not rows:
+        logger.warning("%s: no decoded utterances, no npz written", path)
+        return None
+    index = {label: i for i, label in enumerate(labels)}
+    arrays = {
+        "name": np.array([str(it["id"]) for it in rows]),
+        "latent": _stacked(rows, "latent", views),
+        "target": np.array([index.get(it["ref"], -1) for it in rows], dtype=np.int64),
+        "logit": _stacked(rows, "logit", views),
+        "src_len": np.array([int(it["_views"]["src_len"]) for it in rows], dtype=np.int64),
+    }
+    with atomic_output(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    logger.info("%s: %s", path, {k: v.shape for k, v in arrays.items()})
+    return Path(path)
+
+
+def _stacked(rows: Sequence[Mapping], key: str, views: int) -> np.ndarray:
+    """(N, views, D) float32 of the rows' ``_views[key]``; (0,) when one has none."""
+    per_row = [it["_views"].get(key) for it in rows]
+    if any(x is None for x in per_row):
+        return np.zeros(0, np.float32)
+    return np.stack([_repeat(x, views) for x in per_row]).astype(np.float32)
+
+
+def _repeat(views: np.ndarray, n: int) -> np.ndarray:
+    """(v, D) -> (n, D): a single view repeated; ``n`` views as they are."""
+    views = np.asarray(views)
+    if views.shape[0] == n:
+        return views
+    if views.shape[0] != 1:
+        raise ValueError(f"{views.shape[0]} views, expected 1 or {n}")
+    return np.repeat(views, n, axis=0)

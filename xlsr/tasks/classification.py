@@ -5,32 +5,30 @@ The label dictionary is ``labels.txt`` in the task's lang dir: one label a line,
 order (fairseq's ``dict.<labels>.txt`` lines ``label count`` are read too; the count is
 ignored). :func:`write_labels` makes it from training cuts.
 
-    method   options       writes
-    argmax   ViewsConfig   hyps (the predicted label), score (accuracy overall / 0-5 s /
-                           5-20 s), report-<set>.txt (fairseq's four-line report)
+Decoding methods (``argmax``: identification; ``verify``: speaker verification by view
+embeddings and a trials file), their views of each utterance and their result files:
+:mod:`xlsr.tasks.classification_decode`.
 
-Views, as the XLS-R LID evaluation (fairseq ``gen_audio_embedding.py``): ``--views 10
---max-sample-size 160000 --seed 123 --merge mean_prob``. An utterance longer than
-``max_sample_size`` samples gets an independent uniform random crop of that length per view;
-a shorter one is used whole (its views are identical, so it runs once). fairseq pads every
-view to ``max_sample_size`` with a mask that marks one padded sample as real (an off-by-one);
-here each view is exactly its real samples. The views' scores are merged by
-:func:`xlsr.scoring.classification.merge_views`.
-
-Not yet (issue 11): attentive pooling, verification, the numbers recipes.
+Not yet (issue 11): attentive pooling.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterable, List
 
-import numpy as np
 import torch
 
 from xlsr.models.classifier import ClassifierConfig, ClassifierModel
-from xlsr.tasks.base import Method, Pathlike, Task, batch_loss, register
+from xlsr.tasks.base import Pathlike, Task, batch_loss, register
+from xlsr.tasks.classification_decode import (  # noqa: F401 (re-exported)
+    METHODS,
+    VerificationConfig,
+    ViewEnsemble,
+    ViewOutput,
+    ViewsConfig,
+    needs,
+)
 
 LABELS_FILE = "labels.txt"
 
@@ -77,58 +75,6 @@ class LabelTargets:
         return self.index[label]
 
 
-@dataclass
-class ViewsConfig:
-    views: int = 1  # crops per utterance (the XLS-R LID evaluation: 10)
-    max_sample_size: int = 160000  # samples per crop (fairseq task max_sample_size: 10 s)
-    seed: int = 123  # numpy seed of the crop offsets (fairseq's evaluation: 123)
-    merge: str = "mean_prob"  # mean_prob | mean_logit (fairseq's name, same) | mean_raw_logit
-
-    def __post_init__(self) -> None:
-        from xlsr.scoring.classification import MERGES
-
-        if self.views < 1 or self.max_sample_size < 400:
-            raise ValueError(
-                f"--views must be >= 1 and --max-sample-size >= 400, got {self.views}, {self.max_sample_size}"
-            )
-        if self.merge not in MERGES:
-            raise ValueError(f"--merge must be one of {MERGES}, got {self.merge!r}")
-
-
-class ViewEnsemble:
-    """``(waveforms, lengths) -> (merged scores (B, classes), lengths)``: each utterance as
-    ``cfg.views`` crops through ``model``, merged (see the module docstring). The crop offsets
-    come from one numpy generator in decoding order, so a run is reproducible."""
-
-    def __init__(self, model, cfg: ViewsConfig) -> None:
-        self.model, self.cfg = model, cfg
-        self.rng = np.random.RandomState(cfg.seed)
-
-    def crops(self, wave: torch.Tensor) -> torch.Tensor:
-        """(views, samples) crops of one utterance (1 view when it is not longer than a crop)."""
-        n, size = wave.numel(), self.cfg.max_sample_size
-        if n <= size:
-            return wave[None]
-        starts = self.rng.randint(0, n - size + 1, size=self.cfg.views)
-        return torch.stack([wave[s : s + size] for s in starts.tolist()])
-
-    @torch.no_grad()
-    def __call__(self, waveforms: torch.Tensor, lengths: torch.Tensor):
-        from xlsr.scoring.classification import merge_views
-
-        merged = []
-        for wave, n in zip(waveforms, lengths.tolist()):
-            views = self.crops(wave[:n])
-            sizes = torch.full((views.shape[0],), views.shape[1], dtype=torch.int64)
-            logits, _ = self.model(views, sizes)
-            merged.append(merge_views(logits.float().cpu().numpy()[None], self.cfg.merge)[0])
-        return torch.from_numpy(np.stack(merged)), lengths
-
-
-def _argmax(ctx, scores, frames, options) -> Dict[str, List[str]]:
-    return {"argmax": [ctx["labels"][i] for i in scores.argmax(-1).tolist()]}
-
-
 class ClassificationTask(Task):
     """Classify an utterance by one supervision field (see the module docstring)."""
 
@@ -139,7 +85,7 @@ class ClassificationTask(Task):
     arch_fields = ("num_classes", "latent_dim")
     require_text = False
     metric = "error"
-    methods = {"argmax": Method(_argmax, (ViewsConfig,))}
+    methods = METHODS
     default_methods = ("argmax",)
 
     def targets(self, lang_dir: Pathlike) -> LabelTargets:
@@ -156,7 +102,8 @@ class ClassificationTask(Task):
         return batch_loss(model, batch, torch.zeros(1, dtype=torch.int64))
 
     def decoding_model(self, model, methods, options):
-        return ViewEnsemble(model, options[ViewsConfig])
+        """The views of each utterance, with what the methods read of them."""
+        return ViewEnsemble(model, options[ViewsConfig], **needs(methods, options))
 
     def lang_files(self, lang_dir: Pathlike, methods, external: bool = False):
         return {Path(lang_dir) / LABELS_FILE: "the label dictionary"}
@@ -178,10 +125,16 @@ class ClassificationTask(Task):
         return lambda cut: str(getattr(cut.supervisions[0], field)) if cut.supervisions else ""
 
     def score(self, out_dir: Pathlike, test_set: str, items, **kwargs) -> dict:
+        """Identification result files (the methods score their own: argmax's are these)."""
         from xlsr.scoring.classification import write_classification_results
 
         return write_classification_results(
-            out_dir, test_set, items, kwargs.get("skipped_rule", "deleted"), kwargs.get("info")
+            out_dir,
+            test_set,
+            items,
+            kwargs.get("skipped_rule", "deleted"),
+            kwargs.get("info"),
+            kwargs.get("extra_fields", ()),
         )
 
 

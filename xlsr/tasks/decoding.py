@@ -740,7 +740,7 @@ def decode_and_score(
         )
         return {}
     scores: Dict[str, dict] = {}
-    note += f" ({_reasons(skipped)}), scored as {rule}" if skipped else ""
+    note += f" ({_reasons(skipped)})" if skipped else ""
     for name, by_id in decoded.hyps.items():
         by_cut = decoded.fields.get(name, {})
         public = sorted({k for d in by_cut.values() for k in d if not k.startswith("_")})
@@ -754,16 +754,19 @@ def decode_and_score(
             info={"model": info} if info else None,
             **({"extra_fields": public} if public else {}),
         )
-    _summaries(out_dir, test_set.name, plan, scores, note)
+    _summaries(out_dir, test_set.name, plan, scores, note, bool(skipped))
     return scores
 
 
-def _summaries(out_dir: Path, test_set: str, plan: DecodePlan, scores, note: str) -> None:
+def _summaries(
+    out_dir: Path, test_set: str, plan: DecodePlan, scores, note: str, skipped: bool
+) -> None:
     """EXP_DIR/decode/summary-<test_set>.txt ranks the results by the first result's metric
     (``Method.metric``, else ``Task.metric``); results of another metric (e.g. ``eer`` of
     verification beside ``error``) go to summary-<metric>-<test_set>.txt. A result without
     its metric (e.g. no EER without target and non-target trials) is left out, with a
-    warning."""
+    warning. ``note`` (the skipped utterances) gets the scores' ``skipped_rule`` where
+    ``skipped``."""
     from xlsr.scoring.results import write_summary
 
     rows: Dict[str, List[dict]] = {}
@@ -775,15 +778,17 @@ def _summaries(out_dir: Path, test_set: str, plan: DecodePlan, scores, note: str
         rows.setdefault(metric, []).append({"method": name, metric: value})
         logger.info("%s %s: %s %.2f%% (%s)", test_set, name, metric.upper(), value, note)
     for n, (metric, metric_rows) in enumerate(rows.items()):
+        rules = sorted({str(scores[r["method"]].get("skipped_rule")) for r in metric_rows})
+        said = f"{note}, scored as {'/'.join(rules)}" if skipped else note
         file = f"summary-{test_set}.txt" if n == 0 else f"summary-{metric}-{test_set}.txt"
-        best = write_summary(out_dir / file, metric_rows, metric, note)
+        best = write_summary(out_dir / file, metric_rows, metric, said)
         logger.info(
             "best for %s: %s (%s %.2f%%; %s)",
             test_set,
             best["method"],
             metric.upper(),
             best[metric],
-            note,
+            said,
         )
 
 
