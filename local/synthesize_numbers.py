@@ -5,10 +5,12 @@ Usage:
     local/synthesize_numbers.py --corpus-dir data/corpus [--num-utterances 3000]
         [--languages en,de,fr,...] [--speakers-per-language 8] [--max-number 9999]
         [--heldout-fraction 0.2] [--seed 0] [--num-jobs 2]
-        [--min-numbers-per-utterance 1] [--max-numbers-per-utterance 2] ...
+        [--min-numbers-per-utterance 1] [--max-numbers-per-utterance 2]
+        [--eval-speakers-per-language 1] ...
 
-The LID / SID recipes speak more numbers per utterance (e.g. 1..8: about 1-20 s) than the
-ASR corpus (1..2); the defaults make the same corpus as before the minimum existed.
+The LID / SID recipes speak more numbers per utterance (e.g. 1..6: about 0.5-19 s, a third
+of them <= 5 s) than the ASR corpus (1..2), and SID verification wants several dev / test
+speakers per language; the defaults make the same corpus as before these options existed.
 
 Every field of ``xlsr.data.numbers.NumbersConfig`` is an option (generated from it).
 """

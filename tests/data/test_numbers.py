@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from xlsr.data.numbers import (
     LANGUAGES,
     NumbersConfig,
     heldout_numbers,
+    make_speakers,
     normalize_text,
     plan_utterances,
     prepare_numbers,
@@ -129,3 +131,28 @@ def test_numbers_per_utterance_range():
     for lo, hi in ((3, 2), (0, 2)):
         with pytest.raises(ValueError, match=f"got {lo}, {hi}"):
             NumbersConfig(min_numbers_per_utterance=lo, max_numbers_per_utterance=hi)
+
+
+def test_eval_speakers_per_language():
+    # Invariant: each language has speakers_per_language - 2k train speakers and k dev and k
+    # test speakers, all distinct, with voice variants that train never uses (up to 12
+    # speakers); the plan spreads dev / test utterances over those k speakers only.
+    cfg = NumbersConfig(
+        languages=["en", "de"],
+        num_utterances=400,
+        speakers_per_language=10,
+        eval_speakers_per_language=3,
+    )
+    for lang in cfg.languages:
+        speakers = make_speakers(cfg, lang)
+        splits = Counter(s.split for s in speakers)
+        assert splits == Counter(train=4, dev=3, test=3)
+        assert len({s.id for s in speakers}) == 10
+        train_voices = {s.voice for s in speakers if s.split == "train"}
+        assert not train_voices & {s.voice for s in speakers if s.split != "train"}
+    by_split = {}
+    for u in plan_utterances(cfg):
+        by_split.setdefault(u["split"], set()).add(u["speaker"])
+    assert [len(by_split[s]) for s in ("train", "dev", "test")] == [8, 6, 6]
+    with pytest.raises(ValueError, match="got 6, 3"):
+        NumbersConfig(speakers_per_language=6, eval_speakers_per_language=3)

@@ -46,7 +46,7 @@ VARIANTS = ["m1", "f1", "m3", "f2", "m2", "f3", "m4", "f4", "m5", "f5", "m6", "m
 SAMPLE_RATE = 16000
 SPLITS = ("train", "dev", "test")
 #: NumbersConfig fields added after corpora were made -> the default that made them.
-_LATER_FIELDS = {"min_numbers_per_utterance": 1}
+_LATER_FIELDS = {"min_numbers_per_utterance": 1, "eval_speakers_per_language": 1}
 
 
 @dataclass
@@ -55,12 +55,15 @@ class NumbersConfig:
 
     languages: List[str] = field(default_factory=lambda: list(LANGUAGES))
     num_utterances: int = 3000  # in all, split 80/10/10 and evenly over the languages
-    speakers_per_language: int = 8  # the last two are the dev and the test speaker
+    speakers_per_language: int = 8  # the last 2 * eval_speakers_per_language are dev / test
+    # Dev and test speakers per language each (speaker verification wants several, so that
+    # non-target trials also pair speakers of one language).
+    eval_speakers_per_language: int = 1
     max_number: int = 9999  # cardinals are drawn from 0..max_number
     heldout_fraction: float = 0.2  # share of numbers never used in train
     eval_unseen_share: float = 0.5  # share of dev/test utterances drawn from held-out numbers
     # Numbers spoken per utterance, drawn uniformly from min..max (the LID / SID recipes
-    # use more, e.g. 1..8, for utterances of about 1-20 s; 1..2 is the ASR corpus).
+    # use more, e.g. 1..6, for utterances of about 0.5-19 s; 1..2 is the ASR corpus).
     min_numbers_per_utterance: int = 1
     max_numbers_per_utterance: int = 2
     year_share: float = 0.1  # share of items read as years (1900-2030)
@@ -71,8 +74,16 @@ class NumbersConfig:
         unknown = sorted(set(self.languages) - set(LANGUAGES))
         if unknown:
             raise ValueError(f"unsupported languages {unknown}; choose from {sorted(LANGUAGES)}")
-        if self.speakers_per_language < 3:
-            raise ValueError("speakers_per_language must be >= 3 (train, dev and test speakers)")
+        if self.eval_speakers_per_language < 1:
+            raise ValueError(
+                f"eval_speakers_per_language must be >= 1, got {self.eval_speakers_per_language}"
+            )
+        if self.speakers_per_language < 2 * self.eval_speakers_per_language + 1:
+            raise ValueError(
+                "speakers_per_language must be >= 2 * eval_speakers_per_language + 1 (train, "
+                f"dev and test speakers), got {self.speakers_per_language}, "
+                f"{self.eval_speakers_per_language}"
+            )
         if self.num_utterances < 10 * len(self.languages):
             raise ValueError(f"num_utterances must be >= {10 * len(self.languages)}")
         if not 1 <= self.min_numbers_per_utterance <= self.max_numbers_per_utterance:
@@ -123,11 +134,13 @@ class Speaker:
 
 
 def make_speakers(cfg: NumbersConfig, lang: str) -> List[Speaker]:
+    """The speakers of ``lang``: train first, then the dev and the test speakers (disjoint
+    voice variants while there are at most 12 speakers)."""
     rng = np.random.default_rng([cfg.seed, 1, sorted(LANGUAGES).index(lang)])
     speakers = []
-    n = cfg.speakers_per_language
+    n, k = cfg.speakers_per_language, cfg.eval_speakers_per_language
     for i in range(n):
-        split = "train" if i < n - 2 else ("dev" if i == n - 2 else "test")
+        split = "train" if i < n - 2 * k else ("dev" if i < n - k else "test")
         variant = VARIANTS[i % len(VARIANTS)]
         rate, pitch = int(rng.integers(140, 201)), int(rng.integers(30, 71))
         speakers.append(
