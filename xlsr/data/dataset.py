@@ -22,7 +22,8 @@ reason, and counted in ``dataset.skipped``. ``validate_cuts`` checks a whole man
 
 Augmentation (training only), deterministic given ``DataConfig.seed``, the epoch and the cut
 id, whichever worker loads the cut: speed perturbation (lhotse ``perturb_speed``, pitch
-changes with speed, as in Kaldi) and additive noise (e.g. MUSAN) at a random SNR.
+changes with speed, as in Kaldi) and additive noise (e.g. MUSAN) at a random SNR; and, for
+classification, random crops of long cuts (``max_sample_size``) before the sampler.
 
 This module is the data module's front door: it re-exports the names above from the
 modules that define them, one concern each (arrows: what imports what, all within
@@ -38,7 +39,9 @@ modules that define them, one concern each (arrows: what imports what, all withi
     audio_dataset.py  AudioDataset, collate_items, SkipCounter, TokenTargets
                                                       -> config, cuts, audio, noise
     sampling.py       make_sampler, CheckpointableSampler                -> config
-    loader.py         AudioDataLoader, make_dataloader -> audio_dataset, sampling, config
+    crop.py           RandomCrop (training crops, DataConfig.max_sample_size)
+    loader.py         AudioDataLoader, make_dataloader
+                                                -> audio_dataset, sampling, crop, config
     filters.py        filter_cuts, ctc_min_frames, cut_frames, validate_cuts
                                                       -> config, cuts, audio, frames
 """
