@@ -12,6 +12,7 @@ from xlsr.scoring.classification import (
     merge_views,
     top_labels,
     write_classification_results,
+    write_embeddings_npz,
 )
 
 RELEASE_NOTE_REPORT = """| run classification evaluation
@@ -86,3 +87,63 @@ def test_result_files_account_for_every_utterance(tmp_path):
     excluded = write_classification_results(tmp_path, "test", items, skipped_rule="excluded")
     assert (excluded["n"], excluded["correct"], excluded["utts"]) == (2, 1, 3)
     assert excluded["skipped_rule"] == "excluded"
+
+
+def test_confusion_files_and_fields_of_the_hyps_rows(tmp_path):
+    # Invariant: confusion-<set>.txt counts (reference, hypothesis) over the scored
+    # utterances (a skipped one in the (skipped) column); extra fields reach the hyps rows,
+    # "_" fields (for the scorer only) never do.
+    items = [
+        {"id": "u1", "ref": "de", "hyp": "de", "duration": 3.0, "_views": {}, "n": 1},
+        {"id": "u2", "ref": "en", "hyp": "de", "duration": 8.0, "n": 2},
+        {"id": "u3", "ref": "en", "hyp": "", "duration": 9.0, "skipped": "unreadable_audio"},
+    ]
+    write_classification_results(tmp_path, "t", items, extra_fields=["n", "_views"])
+    matrix = (tmp_path / "confusion-t.txt").read_text().splitlines()
+    assert matrix == [
+        "ref\\hyp\tde\ten\t(skipped)\ttotal\tacc%",
+        "de\t1\t0\t0\t1\t100.00",
+        "en\t1\t0\t1\t2\t0.00",
+    ]
+    assert (tmp_path / "confusion-t.png").read_bytes()[:4] == b"\x89PNG"
+    rows = [json.loads(x) for x in (tmp_path / "hyps-t.jsonl").read_text().splitlines()]
+    assert [r.get("n") for r in rows] == [1, 2, None] and all("_views" not in r for r in rows)
+    write_classification_results(tmp_path / "x", "t", items, skipped_rule="excluded")
+    assert (tmp_path / "x" / "confusion-t.txt").read_text().splitlines()[2] == "en\t1\t0\t1\t0.00"
+
+
+def test_npz_has_fairseqs_keys_shapes_and_dtypes(tmp_path):
+    # Invariant: gen_audio_embedding.py's arrays: name (N,), latent (N, V, E) and logit
+    # (N, V, C) float32, target (N,) int64 with -1 for a label outside the dictionary,
+    # src_len (N,) int64; a single view is repeated V times; skipped utterances are absent.
+    rng = np.random.default_rng(0)
+
+    def views(v, samples):
+        return {
+            "logit": rng.normal(size=(v, 2)),
+            "latent": rng.normal(size=(v, 4)),
+            "src_len": samples,
+        }
+
+    long_views, short = views(3, 200000), views(1, 8000)
+    items = [
+        {"id": "b", "ref": "de", "_views": long_views},
+        {"id": "a", "ref": "unseen", "_views": short},
+        {"id": "c", "ref": "en", "skipped": "unreadable_audio"},
+    ]
+    write_embeddings_npz(tmp_path / "e.npz", items, ["en", "de"], views=3)
+    npz = np.load(tmp_path / "e.npz")
+    assert sorted(npz.files) == ["latent", "logit", "name", "src_len", "target"]
+    assert npz["name"].tolist() == ["b", "a"] and npz["name"].dtype.kind == "U"
+    assert npz["logit"].shape == (2, 3, 2) and npz["logit"].dtype == np.float32
+    assert npz["latent"].shape == (2, 3, 4) and npz["latent"].dtype == np.float32
+    assert npz["target"].tolist() == [1, -1] and npz["target"].dtype == np.int64
+    assert npz["src_len"].tolist() == [200000, 8000] and npz["src_len"].dtype == np.int64
+    np.testing.assert_allclose(npz["logit"][0], long_views["logit"], rtol=1e-6)
+    np.testing.assert_allclose(npz["latent"][1], np.repeat(short["latent"], 3, 0), rtol=1e-6)
+    items[0]["_views"] = dict(long_views, latent=None)  # a model without embeddings
+    write_embeddings_npz(tmp_path / "e.npz", items, ["en", "de"], views=3)
+    assert np.load(tmp_path / "e.npz")["latent"].shape == (0,)  # as fairseq's script writes
+    items[0]["_views"] = views(2, 1)
+    with pytest.raises(ValueError, match="2 views, expected 1 or 3"):
+        write_embeddings_npz(tmp_path / "f.npz", items, ["en", "de"], 3)

@@ -115,7 +115,8 @@ def test_views_crop_long_utterances_reproducibly():
     scores = out.scores
     assert rec.shapes == [(3, 8000), (1, 5000)]
     assert [x.shape for x in out.logits] == [(3, 3), (1, 3)] and out.embeddings == [None, None]
-    assert scores.shape == (2, 3) and torch.allclose(scores.sum(-1), torch.ones(2, dtype=scores.dtype))  # fmt: skip
+    assert scores.shape == (2, 3)
+    assert torch.allclose(scores.sum(-1), torch.ones(2, dtype=scores.dtype))
     first = ViewEnsemble(rec, cfg).crops(wav[0])
     assert torch.equal(first, ViewEnsemble(rec, cfg).crops(wav[0]))
     assert not torch.equal(first, ViewEnsemble(rec, ViewsConfig(3, 8000, seed=7)).crops(wav[0]))

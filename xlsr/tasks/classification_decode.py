@@ -64,7 +64,8 @@ class ViewsConfig:
 
         if self.views < 1 or self.max_sample_size < 400:
             raise ValueError(
-                f"--views must be >= 1 and --max-sample-size >= 400, got {self.views}, {self.max_sample_size}"
+                "--views must be >= 1 and --max-sample-size >= 400, got "
+                f"{self.views}, {self.max_sample_size}"
             )
         if self.merge not in MERGES:
             raise ValueError(f"--merge must be one of {MERGES}, got {self.merge!r}")
