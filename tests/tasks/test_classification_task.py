@@ -9,6 +9,7 @@ import torch
 
 from xlsr.bin import decode as decode_bin
 from xlsr.bin import train as train_bin
+from xlsr.models.classifier import ClassifierConfig, ClassifierModel
 from xlsr.scoring.classification import merge_views
 from xlsr.scoring.verification import eer
 from xlsr.tasks import decoding, get_task
@@ -19,6 +20,7 @@ from xlsr.tasks.classification import (
     read_labels,
     write_labels,
 )
+from xlsr.testing.checkpoints import padded_batch, random_encoder, tiny_config
 from xlsr.testing.corpus import make_tiny_cutset, make_truncated_cut
 from xlsr.testing.train import tiny_train_args
 
@@ -124,6 +126,50 @@ def test_views_crop_long_utterances_reproducibly():
     assert all(torch.equal(c, wav[0, s : s + 8000]) for c, s in zip(first, starts))
     with pytest.raises(ValueError, match="--merge"):
         ViewsConfig(merge="vote")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"pooling": "attentive_stats", "loss": "aam", "weighted_layer_sum": True}],
+    ids=["mean_ce", "attentive_aam_layer_sum"],
+)
+def test_logits_and_embeddings_come_from_one_encoder_pass(options):
+    # Invariant: logits_and_embeddings gives forward's logits and embed's embeddings (equal
+    # to 1e-6 on a padded batch) from one pass of the encoder; a ViewEnsemble that needs
+    # both (--npz, argmax beside verify) runs it once per utterance's views, and its per-view
+    # arrays are those of the model on each view.
+    cfg = ClassifierConfig(num_classes=3, latent_dim=8, **options)
+    model = ClassifierModel(random_encoder(tiny_config()), cfg).eval()
+    wav, lengths = padded_batch([4000, 2500])
+    with torch.no_grad():
+        logits, frames = model(wav, lengths)
+        embeddings, _ = model.embed(wav, lengths)
+        calls = count_calls(model, "features")
+        both = model.logits_and_embeddings(wav, lengths)
+    assert calls == [1]
+    assert torch.allclose(both[0], logits, atol=1e-6) and torch.equal(both[2], frames)
+    assert torch.allclose(both[1], embeddings, atol=1e-6)
+    assert both[1].shape == (2, model.embedding_dim)
+    ensemble = ViewEnsemble(model, ViewsConfig(views=2, max_sample_size=3000), True, True)
+    calls.clear()
+    out, _ = ensemble(wav, lengths)
+    assert calls == [1, 1]  # one pass per utterance (its 2 crops, or its whole)
+    with torch.no_grad():
+        short = model(wav[1:, :2500], lengths[1:])[0]
+    assert np.allclose(out.logits[1], short.numpy(), atol=1e-6)
+    assert [x.shape for x in out.embeddings] == [(2, model.embedding_dim), (1, model.embedding_dim)]
+
+
+def count_calls(obj, name):
+    """Counts calls of ``obj.name`` (a list that gets a 1 per call)."""
+    calls, method = [], getattr(obj, name)
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return method(*args, **kwargs)
+
+    setattr(obj, name, counted)
+    return calls
 
 
 def test_lid_decodes_with_views_from_the_command_line(data, tmp_path):

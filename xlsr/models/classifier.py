@@ -19,7 +19,8 @@ Options (:class:`ClassifierConfig`), each off by default:
 ``freeze_encoder``          the encoder never trains (HF ``freeze_base_model``)
 ==========================  ==============================================================
 
-:meth:`ClassifierModel.embed` gives the utterance embedding for speaker verification.
+:meth:`ClassifierModel.embed` gives the utterance embedding for speaker verification;
+:meth:`ClassifierModel.logits_and_embeddings` the logits and the embeddings of one encoder pass.
 """
 
 from __future__ import annotations
@@ -311,13 +312,7 @@ class ClassifierModel(TaskModel):
             info with ``utterances``, ``frames``, ``correct``) with them.
         """
         embeddings, frames = self.embed(waveforms, lengths)
-        head = self.pooling_layer
-        vectors = head.activation(embeddings)
-        if self.cfg.loss == "ce":
-            logits = head.projection(vectors)
-        else:
-            cos = cosine_scores(vectors, head.projection.weight)
-            logits = self.cfg.aam_scale * cos
+        logits, cos = self._head(embeddings)
         if targets is None:
             return logits, frames
         targets = check_targets(torch.as_tensor(targets, device=logits.device), logits)
@@ -326,6 +321,32 @@ class ClassifierModel(TaskModel):
             margin = add_angular_margin(cos, targets, self.cfg.aam_margin)
             margin_logits = self.cfg.aam_scale * margin
         return self.loss(logits, frames, targets, margin_logits)
+
+    def logits_and_embeddings(
+        self, waveforms: Tensor, lengths: Tensor
+    ) -> Tuple[Tensor, Tensor, Tensor]:
+        """:meth:`forward`'s logits and :meth:`embed`'s embeddings from one encoder pass
+        (decoding views that need both: ``--npz``, argmax beside verify).
+
+        Args:
+            waveforms (Tensor): (B, S) 16 kHz audio.
+            lengths (Tensor): (B,) samples per utterance.
+
+        Returns:
+            (logits (B, classes), embeddings (B, E), frames (B,)).
+        """
+        embeddings, frames = self.embed(waveforms, lengths)
+        return self._head(embeddings)[0], embeddings, frames
+
+    def _head(self, embeddings: Tensor) -> Tuple[Tensor, Optional[Tensor]]:
+        """(logits (B, classes), the cosines (B, classes) with ``loss="aam"``, else None) of
+        pooled vectors (B, E) before the activation."""
+        head = self.pooling_layer
+        vectors = head.activation(embeddings)
+        if self.cfg.loss == "ce":
+            return head.projection(vectors), None
+        cos = cosine_scores(vectors, head.projection.weight)
+        return self.cfg.aam_scale * cos, cos
 
     def loss(
         self,

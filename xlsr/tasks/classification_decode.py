@@ -31,9 +31,9 @@ logits instead of the embeddings), EER and minDCF (``--p-target``) over the tria
 set, checked before the model is loaded). Verification speakers are unseen: their labels
 need not be in labels.txt.
 
-Each view runs through ``model(...)`` for logits (argmax, ``--npz``, ``*_logit_sim``) and
-through ``model.embed(...)`` for embeddings (verify, ``--npz``): where both are needed the
-encoder runs twice per view.
+Each view runs through the encoder once: ``model(...)`` where only logits are needed
+(argmax, ``*_logit_sim``), ``model.embed(...)`` where only embeddings are (verify), and
+``model.logits_and_embeddings(...)`` where both are (``--npz``, argmax beside verify).
 """
 
 from __future__ import annotations
@@ -110,11 +110,12 @@ class ViewEnsemble:
 
     Args:
         model: ``model(waveforms, lengths) -> (logits, frames)``; with ``embeddings`` also
-            ``model.embed(waveforms, lengths) -> (embeddings, frames)``.
+            ``model.embed(waveforms, lengths) -> (embeddings, frames)`` and, with both,
+            ``model.logits_and_embeddings(waveforms, lengths) -> (logits, embeddings,
+            frames)`` (a :class:`xlsr.models.classifier.ClassifierModel`).
         cfg: the views.
         logits: compute the views' logits (and the merged scores).
-        embeddings: compute the views' embeddings (both: the encoder runs twice per view;
-            the model has no one-pass way to both yet).
+        embeddings: compute the views' embeddings (both: from one encoder pass per view).
     """
 
     def __init__(
@@ -136,11 +137,13 @@ class ViewEnsemble:
         """(logits (v, classes), embeddings (v, E)) as float32 numpy, each None if unwanted."""
         sizes = torch.full((views.shape[0],), views.shape[1], dtype=torch.int64)
         logits = embeddings = None
-        if self.want_logits:
-            logits = self.model(views, sizes)[0].float().cpu().numpy()
-        if self.want_embeddings:
-            embeddings = self.model.embed(views, sizes)[0].float().cpu().numpy()
-        return logits, embeddings
+        if self.want_logits and self.want_embeddings:
+            logits, embeddings, _ = self.model.logits_and_embeddings(views, sizes)
+        elif self.want_logits:
+            logits = self.model(views, sizes)[0]
+        elif self.want_embeddings:
+            embeddings = self.model.embed(views, sizes)[0]
+        return _numpy(logits), _numpy(embeddings)
 
     @torch.no_grad()
     def __call__(self, waveforms: torch.Tensor, lengths: torch.Tensor):
@@ -156,6 +159,10 @@ class ViewEnsemble:
             merged = [merge_views(x[None], self.cfg.merge)[0] for x in logits]
             scores = torch.from_numpy(np.stack(merged))
         return ViewOutput(scores, logits, embeddings, lengths.clone()), lengths
+
+
+def _numpy(x: Optional[torch.Tensor]) -> Optional[np.ndarray]:
+    return None if x is None else x.float().cpu().numpy()
 
 
 def needs(methods: List[str], options) -> Dict[str, bool]:
