@@ -92,6 +92,24 @@ def test_sid_uses_the_speaker_and_a_wrong_label_dictionary_is_refused(data, tmp_
         decode_bin.main(argv)
 
 
+def test_resuming_refuses_another_pooling(data, tmp_path):
+    # Invariant: a run whose checkpoints have another parameter layout (pooling,
+    # weighted_layer_sum ...: the task's arch_fields) is refused before anything is written,
+    # naming the field and both values; the same options resume it.
+    root, _ = data
+    args = tiny_train_args(root / "lang", root / "cuts.jsonl.gz", tmp_path / "exp")
+    assert train_bin.main(["--task", "lid", *args, "--max-update", "1"]) == 0
+    for field, value, was in (
+        ("pooling", "attentive_stats", "'mean'"),
+        ("weighted_layer_sum", "true", "False"),
+    ):
+        option = "--classifier-" + field.replace("_", "-")
+        with pytest.raises(SystemExit, match=f"classifier {field}: was {was}"):
+            train_bin.main(["--task", "lid", *args, "--max-update", "2", option, value])
+    assert train_bin.main(["--task", "lid", *args, "--max-update", "2"]) == 0
+    assert (tmp_path / "exp" / "checkpoint-2.pt").is_file()
+
+
 class Recorder:
     """A fake classifier: logits from the mean of each view's samples; records view shapes."""
 

@@ -8,8 +8,6 @@ ignored). :func:`write_labels` makes it from training cuts.
 Decoding methods (``argmax``: identification; ``verify``: speaker verification by view
 embeddings and a trials file), their views of each utterance and their result files:
 :mod:`xlsr.tasks.classification_decode`.
-
-Not yet (issue 11): attentive pooling.
 """
 
 from __future__ import annotations
@@ -82,7 +80,8 @@ class ClassificationTask(Task):
     section = "classifier"
     config_cls = ClassifierConfig
     model_cls = ClassifierModel
-    arch_fields = ("num_classes", "latent_dim")
+    # the fields of ClassifierConfig that shape parameters (a resumed run must keep them)
+    arch_fields = ("num_classes", "latent_dim", "pooling", "attention_dim", "weighted_layer_sum")
     require_text = False
     metric = "error"
     methods = METHODS
