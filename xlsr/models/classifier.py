@@ -231,6 +231,9 @@ class ClassifierModel(TaskModel):
     """
 
     task_name = "classification"
+    #: labels by class id where the model brings them (an external model: fairseq's
+    #: task_state, HF's id2label; set by the loader); None: the lang dir's labels.txt
+    labels: Optional[List[str]] = None
 
     def __init__(self, encoder: XLSREncoder, cfg: ClassifierConfig) -> None:
         super().__init__(encoder)

@@ -8,12 +8,19 @@ ignored). :func:`write_labels` makes it from training cuts.
 Decoding methods (``argmax``: identification; ``verify``: speaker verification by view
 embeddings and a trials file), their views of each utterance and their result files:
 :mod:`xlsr.tasks.classification_decode`.
+
+External classifiers decode through the same entry point (:meth:`ClassificationTask.
+load_external`): a fairseq ``wav2vec_classification`` checkpoint (``--model released.pt``;
+labels from its task_state, else ``dict.<labels>.txt`` / ``labels.txt`` beside it, else the
+lang dir's ``labels.txt``) or a Hugging Face ``Wav2Vec2ForSequenceClassification`` dir
+(``--model DIR`` or ``--hf-model DIR``; labels from its ``id2label``). Such a model brings
+its labels, so the lang dir needs no ``labels.txt``; one that is there must be the model's.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Iterable, List
+from typing import Any, Dict, Iterable, List, Optional
 
 import torch
 
@@ -86,6 +93,7 @@ class ClassificationTask(Task):
     metric = "error"
     methods = METHODS
     default_methods = ("argmax",)
+    normalise_external_hyps = False  # hypotheses are labels, not text to normalise
 
     def targets(self, lang_dir: Pathlike) -> LabelTargets:
         return LabelTargets(read_labels(lang_dir), self.field)
@@ -105,19 +113,60 @@ class ClassificationTask(Task):
         return ViewEnsemble(model, options[ViewsConfig], **needs(methods, options))
 
     def lang_files(self, lang_dir: Pathlike, methods, external: bool = False):
-        return {Path(lang_dir) / LABELS_FILE: "the label dictionary"}
+        """labels.txt, unless the model is external (it brings its labels)."""
+        return {} if external else {Path(lang_dir) / LABELS_FILE: "the label dictionary"}
 
     def check_lang(self, lang_dir: Pathlike, cfg, run_config, source: str) -> None:
-        labels, trained = read_labels(lang_dir), run_config.get("labels")
+        """Refuses a labels.txt that is not the model's: another number of labels than
+        ``cfg.num_classes``, or other labels (or order) than the ones ``run_config`` records
+        (our runs; external models). Without labels.txt a model that records its labels
+        is fine."""
+        path, trained = Path(lang_dir) / LABELS_FILE, run_config.get("labels")
+        if trained is not None and not path.is_file():
+            return
+        try:
+            labels = read_labels(lang_dir)
+        except (FileNotFoundError, ValueError) as e:
+            raise SystemExit(f"--lang-dir {e}") from e
+        trained = None if trained is None else [str(x) for x in trained]
         if len(labels) != cfg.num_classes or (trained is not None and trained != labels):
+            ours = f" ({_show(trained)})" if trained is not None else ""
             raise SystemExit(
-                f"--lang-dir {lang_dir}: {Path(lang_dir) / LABELS_FILE} has {len(labels)} "
-                f"labels, not the {cfg.num_classes} of the model in {source} (trained with "
-                f"{(trained or [])[:5]}...); decode with the label dictionary it was trained with"
+                f"--lang-dir {lang_dir}: {path} has {len(labels)} labels ({_show(labels)}), "
+                f"not the {cfg.num_classes} labels of the model in {source}{ours}"
+                f"{_first_difference(labels, trained)}; decode with the label dictionary "
+                "the model was trained with (an external model needs none: it brings its own)"
             )
 
+    def load_external(self, path: Pathlike, lang_dir: Pathlike, checkpoint=None):
+        """(model, info) of an external classifier: a Hugging Face
+        Wav2Vec2ForSequenceClassification dir, or with ``checkpoint`` (the contents of the
+        file ``path``) a fairseq wav2vec_classification checkpoint (labels: its own, else a
+        label file beside it, else ``<lang_dir>/labels.txt``). A labels.txt in ``lang_dir``
+        must hold the model's labels (:meth:`check_lang`); the model's ``labels`` decode."""
+        from xlsr.models.fairseq_hf import CheckpointError
+        from xlsr.tasks.decoding import model_info
+        from xlsr.tasks.load import load_fairseq_classifier_model, load_hf_classifier_model
+
+        path = Path(path)
+        option = "--hf-model" if checkpoint is None else "--model"
+        try:
+            if checkpoint is None:
+                loaded = load_hf_classifier_model(path, task=self.name)
+            else:
+                labels = _fairseq_labels(path, checkpoint, lang_dir)
+                loaded = load_fairseq_classifier_model(path, checkpoint, labels, task=self.name)
+        except CheckpointError as e:
+            raise SystemExit(f"{option} {e}") from e
+        self.check_lang(lang_dir, loaded.model.cfg, loaded.config, str(path))
+        loaded.model.labels = list(loaded.vocabulary)
+        weights = "hf_model" if checkpoint is None else "fairseq_model"
+        return loaded.model, model_info(loaded.files, weights)
+
     def prepare(self, model, lang_dir: Pathlike, methods, options):
-        return {"labels": read_labels(lang_dir)}
+        """The labels by class id: an external model's own, else labels.txt's."""
+        own = getattr(model, "labels", None)
+        return {"labels": list(own) if own else read_labels(lang_dir)}
 
     def reference(self, lang_dir: Pathlike):
         field = self.field
@@ -135,6 +184,43 @@ class ClassificationTask(Task):
             kwargs.get("info"),
             kwargs.get("extra_fields", ()),
         )
+
+
+def _show(labels: List[str], first: int = 5) -> str:
+    more = f", ... ({len(labels)} in all)" if len(labels) > first else ""
+    return ", ".join(labels[:first]) + more
+
+
+def _first_difference(labels: List[str], trained) -> str:
+    """Where two label lists of one length first differ (for the message)."""
+    if trained is None or len(trained) != len(labels):
+        return ""
+    i = next(i for i, (a, b) in enumerate(zip(labels, trained)) if a != b)
+    return f"; class {i} is {labels[i]!r} in {LABELS_FILE}, {trained[i]!r} in the model"
+
+
+def _fairseq_labels(path: Path, checkpoint, lang_dir: Pathlike) -> Optional[Path]:
+    """The label file of a fairseq classifier: None where the checkpoint has its labels or
+    a label file is beside it (:func:`xlsr.models.fairseq_classifier.find_labels`), else
+    ``<lang_dir>/labels.txt``; CheckpointError naming every place looked at when none has
+    them."""
+    from xlsr.models.fairseq_classifier import LABELS_FILE as BESIDE
+    from xlsr.models.fairseq_classifier import task_state_labels
+    from xlsr.models.fairseq_ctc import dict_candidates
+    from xlsr.models.fairseq_hf import CheckpointError
+
+    beside = [*dict_candidates(path, checkpoint), path.parent / BESIDE]
+    if task_state_labels(checkpoint) is not None or any(p.is_file() for p in beside):
+        return None
+    own = Path(lang_dir) / LABELS_FILE
+    if own.is_file():
+        return own
+    raise CheckpointError(
+        path,
+        "no label dictionary: the checkpoint has no task_state target_dictionary, and "
+        f"none of {[str(p) for p in beside]} nor {own} exists; write the labels in class-id "
+        f"order to {own} (one a line, or fairseq's 'label count' lines)",
+    )
 
 
 class LidTask(ClassificationTask):

@@ -50,8 +50,9 @@ class DecodePlan:
         ctx: what ``task.prepare`` returned.
         options: option class -> instance.
         frame_shift: seconds per encoder frame (word times).
-        normalise: applied to every hypothesis (an external model's vocabulary may spell
-            text otherwise than the references).
+        normalise: applied to every hypothesis; the runner sets it for an external model
+            of a task whose hypotheses are text (``Task.normalise_external_hyps``, ASR: its
+            vocabulary may spell text otherwise than the references), never for labels.
     """
 
     task: Any

@@ -21,11 +21,20 @@ Nothing silent (issue 9):
       keeps its row in hyps-<set>.jsonl with ``"skipped": "<reason>"`` and hyp "", and counts
       as all its reference words deleted (``--skipped-utts excluded`` leaves it out instead).
 
+External models (``--model`` / ``--hf-model``; :func:`external_tasks` says which task decodes
+which): a Hugging Face Wav2Vec2ForCTC dir or a fairseq wav2vec_ctc checkpoint (asr_ctc), a
+Hugging Face Wav2Vec2ForSequenceClassification dir or a fairseq wav2vec_classification
+checkpoint (lid, sid). One given to another task is refused naming the file, its
+architecture and the right ``--task``. The task's ``load_external`` loads it and checks the
+lang dir against it; where the task's ``normalise_external_hyps`` says so (ASR text, not
+classifier labels), hypotheses are normalised as the references are.
+
 Keys of score-<set>.json beyond :func:`xlsr.scoring.results.write_results`' own (``utts``,
 ``skipped``, ``skipped_rule``):
     model   {"checkpoints": [files whose weights were used], "hashes": [short_hash of each],
              "hash": one short hash of them all, "weights": "checkpoint" | "running_average" |
-             "checkpoint_average" | "interval_average" | "hf_model"}
+             "checkpoint_average" | "interval_average" | "exported" | "hf_model" |
+             "fairseq_model"}
 """
 
 from __future__ import annotations
@@ -59,6 +68,7 @@ from xlsr.utils.logging import setup_logging
 logger = logging.getLogger(__name__)
 SKIPPED_RULES = ("deleted", "excluded")
 NOT_DECODED = "not_decoded"  # reason of a cut that no batch delivered nor skipped
+HF_KINDS = ("hf_ctc", "hf_classifier")  # model_kind of a Hugging Face model dir
 
 
 # --------------------------------------------------------------------------------- options
@@ -77,8 +87,11 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
         default=None,
         help="the model: an exp dir of xlsr.bin.train (its newest checkpoint, or "
         "--checkpoint / --epoch / --iter), an exported model dir (xlsr.bin.export; it brings "
-        "its lang dir), a checkpoint file, a Hugging Face Wav2Vec2ForCTC dir or a fairseq "
-        "wav2vec_ctc checkpoint with dict.ltr.txt beside it (default: --exp-dir)",
+        "its lang dir), a checkpoint file, a Hugging Face Wav2Vec2ForCTC or "
+        "Wav2Vec2ForSequenceClassification dir, a fairseq wav2vec_ctc checkpoint with "
+        "dict.ltr.txt beside it or a fairseq wav2vec_classification checkpoint (labels: its "
+        "own, else dict.<labels>.txt beside it, else the lang dir's labels.txt) "
+        "(default: --exp-dir)",
     )
     p.add_argument(
         "--exp-dir",
@@ -159,11 +172,24 @@ def weights_dir(args) -> Path:
     return Path(getattr(args, "weights_dir", None) or args.exp_dir)
 
 
+def hf_kind(path) -> str:
+    """ "hf_classifier" for a Hugging Face Wav2Vec2ForSequenceClassification dir, else
+    "hf_ctc" (whose loader names what else ``path`` is)."""
+    from xlsr.models.fairseq_hf import CheckpointError
+    from xlsr.tasks.load import model_kind
+
+    try:
+        kind = model_kind(path)
+    except CheckpointError:
+        return "hf_ctc"
+    return kind if kind in HF_KINDS else "hf_ctc"
+
+
 def resolve_model(args) -> str:
     """Fills in what ``--model`` implies (``--exp-dir``: its directory; ``--lang-dir``: an
     exported dir's lang/; ``--checkpoint``: a file; ``--hf-model``: an HF dir) and returns
-    its kind: "exp_dir", "exported", "file" or "hf_ctc"; SystemExit naming the option when
-    nothing says what to decode, or where."""
+    its kind: "exp_dir", "exported", "file", "hf_ctc" or "hf_classifier"; SystemExit naming
+    the option when nothing says what to decode, or where."""
     from xlsr.models.fairseq_hf import CheckpointError
     from xlsr.tasks.load import EXPORT_LANG, model_kind
 
@@ -172,7 +198,7 @@ def resolve_model(args) -> str:
             raise SystemExit(
                 "give --model (the model to decode) or --exp-dir (an exp dir of xlsr.bin.train)"
             )
-        kind = "hf_ctc" if args.hf_model else "exp_dir"
+        kind = hf_kind(args.hf_model) if args.hf_model else "exp_dir"
     elif args.hf_model:
         raise SystemExit("--model and --hf-model exclude each other: give one")
     else:
@@ -188,7 +214,7 @@ def resolve_model(args) -> str:
             if args.checkpoint != "last":
                 raise SystemExit(f"--model {model} (a file) and --checkpoint exclude each other")
             args.checkpoint = str(model)
-        elif kind == "hf_ctc":
+        elif kind in HF_KINDS:
             args.hf_model = str(model)
         elif kind == "exported":
             args.lang_dir = args.lang_dir or str(model / EXPORT_LANG)
@@ -218,9 +244,9 @@ def check_common_args(args, model_from_exp: bool = True) -> None:
         raise SystemExit(f"--checkpoint {args.checkpoint} and --epoch/--iter exclude each other")
     if Path(args.checkpoint).is_dir():
         raise SystemExit(
-            f"--checkpoint {args.checkpoint}: a directory, not a checkpoint file (an exp dir "
-            "or an exported model dir goes to --model; a Hugging Face CTC model dir to "
-            "--hf-model)"
+            f"--checkpoint {args.checkpoint}: a directory, not a checkpoint file (an exp dir, "
+            "an exported model dir or a Hugging Face model dir goes to --model; a Hugging "
+            "Face dir to --hf-model too)"
         )
     if args.checkpoint not in ("last", "averaged") and not Path(args.checkpoint).is_file():
         raise SystemExit(f"--checkpoint {args.checkpoint}: no such file (or: last, averaged)")
@@ -397,8 +423,13 @@ def _fairseq_kind(path: Path, obj: dict, task: str) -> str:
     if "ctc" in arch or "w2v_encoder.proj.weight" in keys:
         return (
             f"a fairseq fine-tuned CTC checkpoint ({arch or 'wav2vec_ctc'}); {tune}; to decode "
-            f"it: --model {path} (dict.ltr.txt beside it; --hf-model decodes a Hugging Face "
-            "Wav2Vec2ForCTC directory)"
+            f"it: --task asr_ctc --model {path} (dict.ltr.txt beside it; --hf-model decodes a "
+            "Hugging Face Wav2Vec2ForCTC directory)"
+        )
+    if arch in FAIRSEQ_TASKS:
+        return (
+            f"a fairseq fine-tuned {arch} checkpoint; {tune}; to decode it: "
+            f"{_task_options(FAIRSEQ_TASKS[arch])} --model {path}"
         )
     if any(str(k).startswith("w2v_encoder.") for k in keys):
         return f"a fairseq fine-tuned checkpoint ({arch or 'unknown architecture'}); {tune}"
@@ -582,11 +613,16 @@ def load_task_model(args, task) -> Tuple[torch.nn.Module, dict]:
     return model, model_info(paths, state["weights"])
 
 
-def load_fairseq_model(path, obj: dict, lang_dir) -> Tuple[torch.nn.Module, dict]:
-    """A fairseq wav2vec_ctc checkpoint (read into ``obj``) as an external asr_ctc model:
-    its vocabulary (dict.ltr.txt beside it) decodes, the lang dir's tokens must match it."""
+def load_fairseq_model(path, obj: dict, lang_dir, task=None) -> Tuple[torch.nn.Module, dict]:
+    """A fairseq checkpoint (read into ``obj``) as an external model: a
+    wav2vec_classification one through ``task.load_external(path, lang_dir, obj)`` (lid,
+    sid); a wav2vec_ctc one as an asr_ctc model: its vocabulary (dict.ltr.txt beside it)
+    decodes, the lang dir's tokens must match it."""
     from xlsr.models.fairseq_hf import CheckpointError
-    from xlsr.tasks.load import load_fairseq_ctc_model
+    from xlsr.tasks.load import FAIRSEQ_CLASSIFIER, fairseq_arch, load_fairseq_ctc_model
+
+    if task is not None and fairseq_arch(path, obj) == FAIRSEQ_CLASSIFIER:
+        return task.load_external(path, lang_dir, obj)
 
     try:
         loaded = load_fairseq_ctc_model(Path(path), obj)
@@ -822,6 +858,7 @@ def parse_args(argv: Optional[List[str]], task, description: str) -> argparse.Na
     p.add_argument("--hf-model", type=existing_dir, default=None,
                    help="decode a Hugging Face model directory instead of EXP_DIR's "
                    "checkpoints (asr_ctc: Wav2Vec2ForCTC, lang dir from local/prepare_lang_hf.py; "
+                   "lid / sid: Wav2Vec2ForSequenceClassification, labels from its id2label; "
                    "--model takes it too)")  # fmt: skip
     for cls in task.option_classes():
         C.add_dataclass_args(p, cls)
@@ -868,11 +905,44 @@ def _check_k2(task, methods: List[str]) -> None:
         )
 
 
+#: the fairseq architectures decoded as external models, and the tasks that decode them
+FAIRSEQ_TASKS = {"wav2vec_ctc": ("asr_ctc",), "wav2vec_classification": ("lid", "sid")}
+#: the Hugging Face architectures decoded as external models (by their model_kind)
+HF_ARCHITECTURES = {
+    "hf_ctc": ("Wav2Vec2ForCTC", ("asr_ctc",)),
+    "hf_classifier": ("Wav2Vec2ForSequenceClassification", ("lid", "sid")),
+}
+
+
+def _task_options(tasks: Sequence[str]) -> str:
+    return " or ".join(f"--task {t}" for t in tasks)
+
+
+def external_tasks() -> Dict[str, Tuple[str, ...]]:
+    """Task -> the external models it decodes (fairseq architectures, Hugging Face
+    architectures), for messages."""
+    out: Dict[str, Tuple[str, ...]] = {}
+    pairs = [*FAIRSEQ_TASKS.items(), *HF_ARCHITECTURES.values()]
+    for what, tasks in pairs:
+        for t in tasks:
+            out[t] = (*out.get(t, ()), what)
+    return out
+
+
+def _external_help(task) -> str:
+    what = external_tasks().get(task.name)
+    if not what:
+        return f"--task {task.name} decodes no external models"
+    return f"--task {task.name} decodes {' and '.join(what)} models"
+
+
 def _fairseq_file(args, task) -> Optional[dict]:
-    """The contents of ``--model`` when it is a fairseq checkpoint (decoded as an external
-    asr_ctc model); None for anything else (our checkpoints and their checks)."""
+    """The contents of ``--model`` when it is a fairseq checkpoint that ``task`` decodes
+    (wav2vec_ctc: asr_ctc; wav2vec_classification: lid, sid); None for anything else (our
+    checkpoints and their checks). SystemExit naming the file, its architecture and the
+    right ``--task`` for one of another task."""
     from xlsr.models.fairseq_hf import CheckpointError
-    from xlsr.tasks.load import file_kind, read_checkpoint
+    from xlsr.tasks.load import fairseq_arch, file_kind, read_checkpoint
 
     try:
         obj = read_checkpoint(args.model)
@@ -880,11 +950,42 @@ def _fairseq_file(args, task) -> Optional[dict]:
         return None
     if file_kind(obj) != "fairseq":
         return None
-    if task.name != "asr_ctc":
+    try:
+        arch = fairseq_arch(args.model, obj) or "unknown"
+    except CheckpointError as e:
+        raise SystemExit(f"--model {e}") from e
+    tasks = FAIRSEQ_TASKS.get(arch)
+    if task.name in (tasks or ("asr_ctc",)):  # asr_ctc: its loader names what else it is
+        return obj
+    if tasks:
         raise SystemExit(
-            f"--model {args.model}: a fairseq checkpoint; decode it with --task asr_ctc"
+            f"--model {args.model}: a fairseq {arch} checkpoint; decode it with "
+            f"{_task_options(tasks)} ({_external_help(task)})"
         )
-    return obj
+    raise SystemExit(
+        f"--model {args.model}: a fairseq {arch} checkpoint, which no task decodes "
+        f"({_external_help(task)}); its encoder can be fine-tuned with xlsr.bin.train "
+        f"--task {task.name} --xlsr-checkpoint {args.model}"
+    )
+
+
+def _check_hf_dir(path, kind: str, task) -> None:
+    """SystemExit naming the Hugging Face dir ``path``, its architecture and the right
+    ``--task`` when ``task`` does not decode it."""
+    import json
+
+    architecture, tasks = HF_ARCHITECTURES[kind]
+    if task.name in tasks:
+        return
+    try:
+        named = json.loads((Path(path) / "config.json").read_text()).get("architectures")
+    except (OSError, ValueError, AttributeError):
+        named = None
+    named = named[0] if isinstance(named, list) and named else architecture
+    raise SystemExit(
+        f"--hf-model {path}: a Hugging Face {named} directory; decode it with "
+        f"{_task_options(tasks)} ({_external_help(task)})"
+    )
 
 
 def decode_main(argv: Optional[List[str]], task, description: str) -> int:
@@ -897,24 +998,28 @@ def decode_main(argv: Optional[List[str]], task, description: str) -> int:
     methods, options = resolve_options(args, task, yaml_cfg)
     kind = resolve_model(args)
     fairseq = _fairseq_file(args, task) if kind == "file" else None
+    if kind in HF_KINDS:
+        _check_hf_dir(args.hf_model, kind, task)
     args.exported = args.model if kind == "exported" else None
-    external = kind == "hf_ctc" or fairseq is not None
+    external = kind in HF_KINDS or fairseq is not None
     check_common_args(args, model_from_exp=not external and kind != "exported")
     check_lang_files(args.lang_dir, task.lang_files(args.lang_dir, methods, external))
     _check_k2(task, methods)
     start_logging(args)
     test_set = load_test_set(args, task.reference(args.lang_dir))
     DecodePlan(task, methods, options=options).check(test_set.utts)
-    if kind == "hf_ctc":
+    if kind in HF_KINDS:
         model, info = task.load_external(args.hf_model, args.lang_dir)
     elif fairseq is not None:
-        model, info = load_fairseq_model(args.model, fairseq, args.lang_dir)
+        model, info = load_fairseq_model(args.model, fairseq, args.lang_dir, task)
         fairseq = None  # the checkpoint's tensors are in the model now
     else:
         model, info = load_task_model(args, task)
     ctx = task.prepare(model, args.lang_dir, methods, options)
     plan = DecodePlan(task, methods, ctx, options, frame_shift(model))
-    if external:  # an external vocabulary may spell text otherwise than the references
+    # an external vocabulary may spell text otherwise than the references (ASR); the task
+    # says whether its hypotheses are such text (classifier labels are not)
+    if external and getattr(task, "normalise_external_hyps", True):
         from xlsr.data.text_norm import TextNormalizer
 
         plan.normalise = TextNormalizer.load(args.lang_dir)
