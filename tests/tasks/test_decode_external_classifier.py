@@ -190,6 +190,7 @@ def test_models_of_another_task_are_refused(corpus, encoder, tmp_path):
     pre = write_fairseq_checkpoint(encoder, tmp_path / "pre.pt")
     hf_lid = write_hf_classifier_dir(encoder, tmp_path / "hf_lid", LABELS)
     hf_ctc = write_hf_dir(encoder, tmp_path / "hf_ctc", "Wav2Vec2ForCTC")
+    hf_encoder = write_hf_dir(encoder, tmp_path / "hf_encoder")  # Wav2Vec2Model: no head
     lang, out = lang_dir(tmp_path / "lang", LABELS), tmp_path / "out"
     cases = [
         (
@@ -201,6 +202,7 @@ def test_models_of_another_task_are_refused(corpus, encoder, tmp_path):
         (pre, "sid", ["a fairseq wav2vec2 checkpoint, which no task decodes", "--xlsr-checkpoint"]),
         (hf_lid, "asr_ctc", ["Wav2Vec2ForSequenceClassification directory", "--task lid or"]),
         (hf_ctc, "lid", ["a Hugging Face Wav2Vec2ForCTC directory", "with --task asr_ctc"]),
+        (hf_encoder, "sid", ["a Hugging Face Wav2Vec2Model directory; no task decodes it"]),
     ]
     for path, task, words in cases:
         message = refused(decode, corpus, path, lang, out, "--task", task)

@@ -193,7 +193,7 @@ def _show(labels: List[str], first: int = 5) -> str:
 
 def _first_difference(labels: List[str], trained) -> str:
     """Where two label lists of one length first differ (for the message)."""
-    if trained is None or len(trained) != len(labels):
+    if trained is None or len(trained) != len(labels) or trained == labels:
         return ""
     i = next(i for i, (a, b) in enumerate(zip(labels, trained)) if a != b)
     return f"; class {i} is {labels[i]!r} in {LABELS_FILE}, {trained[i]!r} in the model"

@@ -52,8 +52,12 @@ import torch
 from tqdm import tqdm
 
 from xlsr.data.dataset import DataConfig, make_dataloader
+from xlsr.models.fairseq_classifier import ARCH as FAIRSEQ_CLASSIFIER
+from xlsr.models.fairseq_ctc import CTC_ARCHS
+from xlsr.models.hf_classifier import ARCHITECTURE as HF_CLASSIFIER
 from xlsr.tasks.base import options_from, task_of_run
 from xlsr.tasks.decode_plan import DecodePlan, batch_decoder  # noqa: F401 (batch_decoder: re-exported)
+from xlsr.tasks.load import CLASSIFIER_TASKS
 from xlsr.train import checkpoint as ckpt
 from xlsr.utils.argtypes import (
     existing_dir,
@@ -619,7 +623,7 @@ def load_fairseq_model(path, obj: dict, lang_dir, task=None) -> Tuple[torch.nn.M
     sid); a wav2vec_ctc one as an asr_ctc model: its vocabulary (dict.ltr.txt beside it)
     decodes, the lang dir's tokens must match it."""
     from xlsr.models.fairseq_hf import CheckpointError
-    from xlsr.tasks.load import FAIRSEQ_CLASSIFIER, fairseq_arch, load_fairseq_ctc_model
+    from xlsr.tasks.load import fairseq_arch, load_fairseq_ctc_model
 
     if task is not None and fairseq_arch(path, obj) == FAIRSEQ_CLASSIFIER:
         return task.load_external(path, lang_dir, obj)
@@ -906,11 +910,14 @@ def _check_k2(task, methods: List[str]) -> None:
 
 
 #: the fairseq architectures decoded as external models, and the tasks that decode them
-FAIRSEQ_TASKS = {"wav2vec_ctc": ("asr_ctc",), "wav2vec_classification": ("lid", "sid")}
+FAIRSEQ_TASKS = {
+    **{arch: ("asr_ctc",) for arch in CTC_ARCHS},
+    FAIRSEQ_CLASSIFIER: CLASSIFIER_TASKS,
+}
 #: the Hugging Face architectures decoded as external models (by their model_kind)
 HF_ARCHITECTURES = {
     "hf_ctc": ("Wav2Vec2ForCTC", ("asr_ctc",)),
-    "hf_classifier": ("Wav2Vec2ForSequenceClassification", ("lid", "sid")),
+    "hf_classifier": (HF_CLASSIFIER, CLASSIFIER_TASKS),
 }
 
 
@@ -933,7 +940,7 @@ def _external_help(task) -> str:
     what = external_tasks().get(task.name)
     if not what:
         return f"--task {task.name} decodes no external models"
-    return f"--task {task.name} decodes {' and '.join(what)} models"
+    return f"--task {task.name} decodes {', '.join(what)} models"
 
 
 def _fairseq_file(args, task) -> Optional[dict]:
@@ -982,9 +989,11 @@ def _check_hf_dir(path, kind: str, task) -> None:
     except (OSError, ValueError, AttributeError):
         named = None
     named = named[0] if isinstance(named, list) and named else architecture
+    advice = (
+        f"decode it with {_task_options(tasks)}" if named == architecture else "no task decodes it"
+    )
     raise SystemExit(
-        f"--hf-model {path}: a Hugging Face {named} directory; decode it with "
-        f"{_task_options(tasks)} ({_external_help(task)})"
+        f"--hf-model {path}: a Hugging Face {named} directory; {advice} ({_external_help(task)})"
     )
 
 
