@@ -111,6 +111,8 @@ fp_decode() {  # fp_decode TEST_SET: options, test cuts, lang dir files, the tra
     "${files[@]}" "$decode_conf" "$exp_dir/.done" "$exp_dir"/*.pt
 }
 
+. utils/task_stages.sh
+
 # asr_run_stages: stages 2-5 (each within --stage/--stop-stage).
 asr_run_stages() {
   if run_stage 2 "tokenizer, lexicon, L and n-gram LMs in $lang_dir"; then
@@ -156,62 +158,24 @@ asr_run_stages() {
   fi
 
   if run_stage 4 "train the $head model in $exp_dir"; then
-    fp=$(fp_train)
-    if stage_is_done "$exp_dir/.done" "$fp"; then
-      log "$exp_dir is trained from these inputs ($exp_dir/.done), skipping"
-    else
-      require_done "$lang_dir/.lang.done" "$(fp_lang)" "$lang_dir is unfinished or from other inputs: run stage 2"
-      # $exp_dir/.inputs: the inputs of the training in $exp_dir, written before it starts
-      model_fp=$(fp_model)
-      if [ -d "$exp_dir" ] && [ -n "$(ls -A "$exp_dir")" ] && ! stage_is_done "$exp_dir/.inputs" "$model_fp"; then
-        why=$(stage_changes "$exp_dir/.inputs" "$model_fp")
-        stale=$(move_aside "$exp_dir")
-        log "WARNING: $exp_dir was trained from other inputs, not resuming it: moved it to $stale ($why)"
-      fi
-      rm -f "$exp_dir/.done"
-      mark_done "$exp_dir/.inputs" "$model_fp"
-      slog=$(stage_log 4)
-      extra=()
-      [ -n "$xlsr_checkpoint" ] && extra+=(--xlsr-checkpoint "$xlsr_checkpoint")
-      [ "$head" = ctc ] && extra+=(--ctc-loss "$ctc_loss")
-      [ -n "$max_update" ] && extra+=(--max-update "$max_update")
-      # an interrupted run of the same inputs resumes from the newest checkpoint in $exp_dir
-      $PYTHON -m xlsr.bin.train --task "asr_$head" --config "conf/train_asr_$head.yaml" --lang-dir "$lang_dir" \
-        --train-cuts "$train_cuts" --valid-cuts "$dev_cuts" --exp-dir "$exp_dir" \
-        --encoder-preset "$encoder_preset" "${extra[@]+"${extra[@]}"}" 2>&1 | tee -a "$slog"
-      mark_done "$exp_dir/.done" "$fp"
-    fi
+    stage_is_done "$exp_dir/.done" "$(fp_train)" \
+      || require_done "$lang_dir/.lang.done" "$(fp_lang)" "$lang_dir is unfinished or from other inputs: run stage 2"
+    local extra=()
+    [ "$head" = ctc ] && extra+=(--ctc-loss "$ctc_loss")
+    task_train "asr_$head" "conf/train_asr_$head.yaml" ${extra[@]+"${extra[@]}"}
   fi
 
   if run_stage 5 "decode and score ($methods)"; then
-    for t in $test_sets; do
-      [ -f "$(cuts_of "$t")" ] \
-        || die "--test-sets: no manifest $(cuts_of "$t") for test set '$t' (the data stages make train, dev and test)"
-    done
+    check_test_sets
     require_done "$exp_dir/.done" "$(fp_train)" "$exp_dir has no finished training from the current inputs: run stage 4"
     if [ ${#graph_files[@]} -gt 0 ]; then
       require_done "$lang_dir/.graphs.done" "$(fp_graphs)" "the graphs in $lang_dir are unfinished or stale: run stage 3"
     fi
-    args=()
+    local args=(--methods "$methods") kv k
     for kv in ${decode_opts[@]+"${decode_opts[@]}"}; do
       k=${kv%%=*}
       args+=("--${k//_/-}" "${kv#*=}")
     done
-    slog=""
-    for t in $test_sets; do
-      marker=$exp_dir/decode/.done-$t
-      fp=$(fp_decode "$t")
-      if stage_is_done "$marker" "$fp"; then
-        log "$t already decoded with this model and these options ($marker), skipping"
-        continue
-      fi
-      rm -f "$marker"
-      [ -n "$slog" ] || slog=$(stage_log 5)
-      $PYTHON -m xlsr.bin.decode --task "asr_$head" --config "$decode_conf" --exp-dir "$exp_dir" \
-        --lang-dir "$lang_dir" --cuts "$(cuts_of "$t")" --test-set "$t" \
-        --methods "$methods" ${args[@]+"${args[@]}"} 2>&1 | tee -a "$slog"
-      log "$t: $(sed -n 3p "$exp_dir/decode/summary-$t.txt")" | tee -a "$slog"
-      mark_done "$marker" "$fp"
-    done
+    task_decode "asr_$head" "$decode_conf" "${args[@]}"
   fi
 }

@@ -27,10 +27,11 @@
 # a cut would be dropped (report: data/manifests/validate_data.json) unless
 # --allow-bad-data true.
 #
-# Options (defaults below): --stage --stop-stage --num-utterances --max-number --languages --seed
+# Options (defaults below): --stage --stop-stage --num-utterances --max-number
+#   --numbers-per-utt --languages --speakers-per-lang --eval-speakers-per-lang --seed
 #   --num-jobs --allow-bad-data --vocab-size --model-type --per-language --lm-orders
-#   --modified-ctc --head --encoder-preset --xlsr-checkpoint --max-update --exp-dir --methods
-#   --test-sets
+#   --modified-ctc --head --encoder-preset --xlsr-checkpoint --max-update --exp-dir
+#   --methods --test-sets
 #   CTC: --ctc-loss --lm-scales --num-paths --search-beam --output-beam --max-active-states
 #   transducer: --beam-size --beam --max-contexts --max-states --ngram-lm-scales --num-paths
 set -euo pipefail
@@ -40,7 +41,10 @@ stage=0
 stop_stage=5
 num_utterances=3000      # corpus size, all languages and splits
 max_number=9999          # cardinals 0..max_number
+numbers_per_utt=1,2      # MIN,MAX numbers spoken per utterance
 languages=en,de,fr,es,it,pl,ru,nl,pt,cs
+speakers_per_lang=8         # voice settings per language, of which dev and test get
+eval_speakers_per_lang=1    # this many each (unseen in training)
 seed=0
 num_jobs=2
 allow_bad_data=false     # true: go on when validate_data (stage 1) finds cuts to drop
@@ -76,72 +80,18 @@ ngram_lm_scales=""       # transducer fast_beam_search_nbest_LG: LG weights
 
 # ----------------------------------------------------------------- options, checked up front
 check_stages 5 "$@"
-check_int num_utterances max_number seed num_jobs
-check_choice allow_bad_data true false
+. utils/numbers_data.sh  # the numbers corpus stages 0-1, shared by the numbers recipes
+numbers_check_options
 . utils/asr_stages.sh   # the ASR stages 2-5, shared by ASR recipes
 asr_check_options
 
-# ------------------------------------------------- the inputs of each stage (its fingerprint)
-fp_corpus() {
-  stage_fingerprint num_utterances="$num_utterances" languages="$languages" \
-    max_number="$max_number" seed="$seed" -- data/corpus/.complete data/corpus/metadata.jsonl
-}
-fp_manifests() { stage_fingerprint -- data/corpus/metadata.jsonl; }
-# what the shared stages (utils/asr_stages.sh) read of this corpus
-train_cuts=data/manifests/numbers_cuts_train.jsonl.gz
-dev_cuts=data/manifests/numbers_cuts_dev.jsonl.gz
-lm_text_dir=data/corpus/lm_text   # every number of the domain spelled out (external LM text)
-cuts_of() { echo "data/manifests/numbers_cuts_$1.jsonl.gz"; }
-manifests_marker=data/manifests/.done
+# the train and validation manifests of the shared stages (utils/asr_stages.sh)
+train_cuts=$(cuts_of train)
+dev_cuts=$(cuts_of dev)
 mkdir -p exp/log
 
-# ------------------------------------------------------------------------------ the stages
-if run_stage 0 "synthesise the numbers corpus"; then
-  if stage_is_done data/corpus/.done "$(fp_corpus)"; then
-    log "data/corpus is up to date (data/corpus/.done), skipping"
-  else
-    rm -f data/corpus/.done
-    slog=$(stage_log 0)
-    $PYTHON local/synthesize_numbers.py --corpus-dir data/corpus --num-utterances "$num_utterances" \
-      --languages "$languages" --max-number "$max_number" --seed "$seed" --num-jobs "$num_jobs" \
-      2>&1 | tee -a "$slog"
-    mark_done data/corpus/.done "$(fp_corpus)"
-  fi
-fi
-
-# check_data LOG: validate_data on the cuts of every split; stops on cuts that would be
-# dropped unless --allow-bad-data true (then data/manifests/.bad_data names the report).
-check_data() {
-  local report=data/manifests/validate_data.json rc=0
-  $PYTHON -m xlsr.bin.validate_data data/manifests/numbers_cuts_{train,dev,test}.jsonl.gz \
-    --json "$report" 2>&1 | tee -a "$1" || rc=$?
-  if [ $rc -eq 1 ] && [ "$allow_bad_data" = true ]; then
-    log "WARNING: validate_data found cuts that will be skipped (report: $report); going on (--allow-bad-data true)" | tee -a "$1"
-    echo "$report" >data/manifests/.bad_data
-  elif [ $rc -eq 1 ]; then
-    die "validate_data found cuts that would be dropped (report: $report, log: $1): fix the corpus, or pass --allow-bad-data true to skip them"
-  elif [ $rc -ne 0 ]; then
-    die "validate_data failed (exit $rc, log: $1)"
-  fi
-}
-
-if run_stage 1 "lhotse manifests and Kaldi data dirs"; then
-  if stage_is_done data/manifests/.done "$(fp_manifests)"; then
-    if [ -f data/manifests/.bad_data ] && [ "$allow_bad_data" != true ]; then
-      die "data/manifests has cuts that would be dropped (report: $(cat data/manifests/.bad_data)): pass --allow-bad-data true, or fix the corpus and rerun stage 1"
-    fi
-    log "data/manifests is up to date (data/manifests/.done), skipping"
-  else
-    require_done data/corpus/.done "$(fp_corpus)" "data/corpus is not a finished corpus of these options: run stage 0"
-    rm -f data/manifests/.done data/manifests/.bad_data
-    slog=$(stage_log 1)
-    $PYTHON local/prepare_numbers.py --corpus-dir data/corpus --output-dir data/manifests \
-      2>&1 | tee -a "$slog"
-    check_data "$slog"
-    mark_done data/manifests/.done "$(fp_manifests)"
-  fi
-fi
-
+# stages 0-1: corpus and manifests (utils/numbers_data.sh)
+numbers_data_stages
 
 # stages 2-5: language side, graphs, training, decoding and scoring (utils/asr_stages.sh)
 asr_run_stages

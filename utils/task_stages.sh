@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The training and decoding stages' work, shared by every task's stages (utils/asr_stages.sh,
+# utils/cls_stages.sh): `. utils/task_stages.sh`.
+#
+#   check_test_sets                      every --test-sets set has its manifest
+#   task_train TASK CONF [ARGS...]       stage 4's work: python -m xlsr.bin.train --task TASK
+#   task_decode TASK CONF [ARGS...]      stage 5's work: python -m xlsr.bin.decode --task TASK
+#                                        on each of $test_sets (plus the words that an optional
+#                                        function `decode_set_args SET` prints: options of one set)
+#
+# The caller runs them inside `run_stage 4` / `run_stage 5` after its own checks, and
+# defines: lang_dir exp_dir train_cuts dev_cuts encoder_preset xlsr_checkpoint max_update
+# test_sets; cuts_of SET; fp_model (what the checkpoints in $exp_dir are of: another model
+# when it changes), fp_train (fp_model and --max-update: a larger one resumes), fp_decode SET.
+#
+# Stale exp dirs: when fp_model differs from $exp_dir/.inputs (the inputs of the training in
+# $exp_dir, written before it starts), $exp_dir is moved aside to
+# $exp_dir.stale-<YYYYmmdd-HHMMSS> and training starts afresh; an interrupted training of
+# the same inputs, or a larger --max-update, resumes from the newest checkpoint.
+
+task_train() {
+  local task=$1 conf=$2 fp model_fp why stale slog
+  shift 2
+  fp=$(fp_train)
+  if stage_is_done "$exp_dir/.done" "$fp"; then
+    log "$exp_dir is trained from these inputs ($exp_dir/.done), skipping"
+    return 0
+  fi
+  model_fp=$(fp_model)
+  if [ -d "$exp_dir" ] && [ -n "$(ls -A "$exp_dir")" ] && ! stage_is_done "$exp_dir/.inputs" "$model_fp"; then
+    why=$(stage_changes "$exp_dir/.inputs" "$model_fp")
+    stale=$(move_aside "$exp_dir")
+    log "WARNING: $exp_dir was trained from other inputs, not resuming it: moved it to $stale ($why)"
+  fi
+  rm -f "$exp_dir/.done"
+  mark_done "$exp_dir/.inputs" "$model_fp"
+  slog=$(stage_log 4)
+  local extra=()
+  [ -n "$xlsr_checkpoint" ] && extra+=(--xlsr-checkpoint "$xlsr_checkpoint")
+  [ -n "$max_update" ] && extra+=(--max-update "$max_update")
+  $PYTHON -m xlsr.bin.train --task "$task" --config "$conf" --lang-dir "$lang_dir" \
+    --train-cuts "$train_cuts" --valid-cuts "$dev_cuts" --exp-dir "$exp_dir" \
+    --encoder-preset "$encoder_preset" ${extra[@]+"${extra[@]}"} "$@" 2>&1 | tee -a "$slog"
+  mark_done "$exp_dir/.done" "$fp"
+}
+
+# check_test_sets: every --test-sets set has its manifest (call it first in stage 5).
+check_test_sets() {
+  local t
+  for t in $test_sets; do
+    [ -f "$(cuts_of "$t")" ] \
+      || die "--test-sets: no manifest $(cuts_of "$t") for test set '$t' (the data stages make: $(ls data/manifests 2>/dev/null | sed -n 's/.*cuts_\(.*\)\.jsonl\.gz$/\1/p' | paste -sd ' ' -))"
+  done
+}
+
+task_decode() {
+  local task=$1 conf=$2 t marker fp slog="" set_args
+  shift 2
+  check_test_sets
+  for t in $test_sets; do
+    marker=$exp_dir/decode/.done-$t
+    fp=$(fp_decode "$t")
+    if stage_is_done "$marker" "$fp"; then
+      log "$t already decoded with this model and these options ($marker), skipping"
+      continue
+    fi
+    rm -f "$marker"
+    [ -n "$slog" ] || slog=$(stage_log 5)
+    set_args=()
+    if declare -F decode_set_args >/dev/null; then read -r -a set_args <<<"$(decode_set_args "$t")"; fi
+    $PYTHON -m xlsr.bin.decode --task "$task" --config "$conf" --exp-dir "$exp_dir" \
+      --lang-dir "$lang_dir" --cuts "$(cuts_of "$t")" --test-set "$t" "$@" \
+      ${set_args[@]+"${set_args[@]}"} 2>&1 | tee -a "$slog"
+    log "$t: $(sed -n 3p "$exp_dir/decode/summary-$t.txt")" | tee -a "$slog"
+    mark_done "$marker" "$fp"
+  done
+}
