@@ -22,7 +22,8 @@ import torch
 
 from xlsr.data.dataset import DataConfig, make_dataloader
 from xlsr.tasks import get_task
-from xlsr.tasks.decoding import batch_decoder, load_decoder
+from xlsr.tasks.decode_plan import batch_decoder
+from xlsr.tasks.decoding import load_decoder
 
 
 def main() -> None:

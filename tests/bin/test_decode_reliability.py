@@ -11,7 +11,7 @@ import torch
 
 from xlsr.bin import decode as decode_bin
 from xlsr.scoring.results import read_hyps, recount
-from xlsr.tasks import decoding
+from xlsr.tasks import decode_model, decoding
 from xlsr.testing.checkpoints import random_encoder, tiny_config, write_fairseq_checkpoint
 from xlsr.testing.decode import make_decode_exp, make_test_set
 from xlsr.testing.lang import make_tiny_lang_dir
@@ -174,9 +174,9 @@ def no_work(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("model loading / decoding started before the options were checked")
 
-    monkeypatch.setattr(decoding, "model_weights", forbidden)
+    monkeypatch.setattr(decode_model, "model_weights", forbidden)
+    monkeypatch.setattr(decode_model, "load_task_model", forbidden)
     monkeypatch.setattr(decoding, "run_model", forbidden)
-    monkeypatch.setattr(decoding, "load_task_model", forbidden)
 
 
 def refused(capsys, call) -> str:

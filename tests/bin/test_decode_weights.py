@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from xlsr.tasks.asr import compute_asr_loss
-from xlsr.tasks.decoding import model_weights
+from xlsr.tasks.decode_model import model_weights
 from xlsr.testing.train import config, make_batches, make_model
 from xlsr.train import checkpoint as ckpt
 from xlsr.train.trainer import Trainer

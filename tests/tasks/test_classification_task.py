@@ -12,7 +12,7 @@ from xlsr.bin import train as train_bin
 from xlsr.models.classifier import ClassifierConfig, ClassifierModel
 from xlsr.scoring.classification import merge_views
 from xlsr.scoring.verification import eer
-from xlsr.tasks import decoding, get_task
+from xlsr.tasks import decode_model, get_task
 from xlsr.tasks.classification import (
     LabelTargets,
     ViewEnsemble,
@@ -321,7 +321,7 @@ def test_trials_errors_come_before_the_model(sid, tmp_path, monkeypatch):
     def forbidden(*a, **k):
         raise AssertionError("the model was loaded before the trials were checked")
 
-    monkeypatch.setattr(decoding, "load_task_model", forbidden)
+    monkeypatch.setattr(decode_model, "load_task_model", forbidden)
     bad = tmp_path / "trials.txt"
     bad.write_text("1 v-0000 v-0002\n0 v-0000 nobody\n")
     with pytest.raises(SystemExit, match=rf"--trials {bad}:2: cut id 'nobody' is not in"):

@@ -54,7 +54,7 @@ class AsrTask(Task):
         return {**own, **super().lang_files(lang_dir, methods, external)}
 
     def check_lang(self, lang_dir: Pathlike, cfg, run_config, source: str) -> None:
-        from xlsr.tasks.decoding import check_lang_dir
+        from xlsr.tasks.decode_model import check_lang_dir
 
         check_lang_dir(
             lang_dir,

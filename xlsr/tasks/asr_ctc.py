@@ -193,7 +193,7 @@ class AsrCtcTask(AsrTask):
         its vocabulary may be upper case, so hypotheses are normalised like the references."""
         from xlsr.models.fairseq_hf import HF_WEIGHT_FILES
         from xlsr.models.hf_ctc import load_hf_ctc
-        from xlsr.tasks.decoding import check_lang_dir, model_info
+        from xlsr.tasks.decode_model import check_lang_dir, model_info
 
         model, vocab = load_hf_ctc(path)
         check_lang_dir(lang_dir, vocab.vocab_size, str(path))

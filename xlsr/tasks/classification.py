@@ -145,7 +145,7 @@ class ClassificationTask(Task):
         label file beside it, else ``<lang_dir>/labels.txt``). A labels.txt in ``lang_dir``
         must hold the model's labels (:meth:`check_lang`); the model's ``labels`` decode."""
         from xlsr.models.fairseq_hf import CheckpointError
-        from xlsr.tasks.decoding import model_info
+        from xlsr.tasks.decode_model import model_info
         from xlsr.tasks.load import load_fairseq_classifier_model, load_hf_classifier_model
 
         path = Path(path)

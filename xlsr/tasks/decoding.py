@@ -1,49 +1,44 @@
 """Decoding any registered task: the options that pick the model and the data (with the
-task's method options, generated from their dataclasses), their checks, the model weights
-(last / running average / epoch average / a file), batched encoder runs with a progress bar,
-and the result files (contracts 3 and 6) with a summary over methods.
-``python -m xlsr.bin.decode --task NAME`` is a thin shell over :func:`decode_main`.
+task's method options, generated from their dataclasses), their checks, the test set,
+batched encoder runs with a progress bar, and the result files (contracts 3 and 6) with a
+summary over methods. ``python -m xlsr.bin.decode --task NAME`` is a thin shell over
+:func:`decode_main`.
+
+Which model the options name and loading it (our checkpoints, their averages, exported and
+external models) is :mod:`xlsr.tasks.decode_model`; what the chosen methods run and how
+their results are scored, :mod:`xlsr.tasks.decode_plan`; what ``--cuts`` holds,
+:mod:`xlsr.tasks.decode_inputs`.
 
 Nothing silent (issue 9):
     * every option is checked before any work: single values by argparse (``--avg 0``,
       ``--lm-scales nan``, ``--cuts`` that does not exist ...), the rest by
-      :func:`check_common_args`, :func:`parse_methods` and :func:`check_lang_files`, each
-      message naming the option or the file;
-    * a ``--checkpoint`` that is not a checkpoint of ``xlsr.bin.train --task <task>`` (a fairseq file,
-      an encoder-only file, another task's model, weights that do not fit) is refused with one
-      message naming the file, what it is and what the command needs;
-    * a lang dir whose token table does not match the model's is refused before decoding
-      (:func:`check_lang_dir`);
-    * the log says which checkpoint file(s) the weights come from, and which unreadable ones
-      were passed over; score files record them (``model``, below);
+      :func:`check_common_args`, :func:`parse_methods`, :func:`check_lang_files` and
+      :func:`xlsr.tasks.decode_model.resolve_model`, each message naming the option or
+      the file;
+    * the model and the lang dir are checked before decoding (see
+      :mod:`xlsr.tasks.decode_model`), and the test set against the methods
+      (``Method.check``) before the model is loaded;
     * every utterance of ``--cuts`` is accounted for: one the data loader could not use
       (unreadable audio, no supervision, audio shorter than the encoder's receptive field ...)
       keeps its row in hyps-<set>.jsonl with ``"skipped": "<reason>"`` and hyp "", and counts
       as all its reference words deleted (``--skipped-utts excluded`` leaves it out instead).
 
-External models (``--model`` / ``--hf-model``; :func:`external_tasks` says which task decodes
-which): a Hugging Face Wav2Vec2ForCTC dir or a fairseq wav2vec_ctc checkpoint (asr_ctc), a
-Hugging Face Wav2Vec2ForSequenceClassification dir or a fairseq wav2vec_classification
-checkpoint (lid, sid). One given to another task is refused naming the file, its
-architecture and the right ``--task``. The task's ``load_external`` loads it and checks the
-lang dir against it; where the task's ``normalise_external_hyps`` says so (ASR text, not
-classifier labels), hypotheses are normalised as the references are.
+An external model's hypotheses are normalised as the references are where the task's
+``normalise_external_hyps`` says so (ASR text, not classifier labels).
 
 Keys of score-<set>.json beyond :func:`xlsr.scoring.results.write_results`' own (``utts``,
 ``skipped``, ``skipped_rule``):
     model   {"checkpoints": [files whose weights were used], "hashes": [short_hash of each],
              "hash": one short hash of them all, "weights": "checkpoint" | "running_average" |
              "checkpoint_average" | "interval_average" | "exported" | "hf_model" |
-             "fairseq_model"}
+             "fairseq_model"} (:func:`xlsr.tasks.decode_model.model_info`)
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
@@ -52,13 +47,17 @@ import torch
 from tqdm import tqdm
 
 from xlsr.data.dataset import DataConfig, make_dataloader
-from xlsr.models.fairseq_classifier import ARCH as FAIRSEQ_CLASSIFIER
-from xlsr.models.fairseq_ctc import CTC_ARCHS
-from xlsr.models.hf_classifier import ARCHITECTURE as HF_CLASSIFIER
-from xlsr.tasks.base import options_from, task_of_run
-from xlsr.tasks.decode_plan import DecodePlan, batch_decoder  # noqa: F401 (batch_decoder: re-exported)
-from xlsr.tasks.load import CLASSIFIER_TASKS
-from xlsr.train import checkpoint as ckpt
+from xlsr.scoring.results import SKIPPED_RULES
+from xlsr.tasks.base import options_from
+from xlsr.tasks.decode_model import (
+    HF_KINDS,
+    check_external,
+    load_chosen_model,
+    load_task_model,
+    resolve_model,
+    weights_dir,
+)
+from xlsr.tasks.decode_plan import DecodePlan
 from xlsr.utils.argtypes import (
     existing_dir,
     existing_file,
@@ -66,13 +65,10 @@ from xlsr.utils.argtypes import (
     positive_float,
     positive_int,
 )
-from xlsr.utils.fingerprint import short_hash
 from xlsr.utils.logging import setup_logging
 
 logger = logging.getLogger(__name__)
-SKIPPED_RULES = ("deleted", "excluded")
 NOT_DECODED = "not_decoded"  # reason of a cut that no batch delivered nor skipped
-HF_KINDS = ("hf_ctc", "hf_classifier")  # model_kind of a Hugging Face model dir
 
 
 # --------------------------------------------------------------------------------- options
@@ -169,68 +165,6 @@ def parse_methods(spec: str, known: Sequence[str]) -> List[str]:
             f"--methods: unknown decoding methods {unknown}; choose from {tuple(known)}"
         )
     return list(dict.fromkeys(methods))
-
-
-def weights_dir(args) -> Path:
-    """The exp dir whose checkpoints are decoded (``--model``'s, else ``--exp-dir``)."""
-    return Path(getattr(args, "weights_dir", None) or args.exp_dir)
-
-
-def hf_kind(path) -> str:
-    """ "hf_classifier" for a Hugging Face Wav2Vec2ForSequenceClassification dir, else
-    "hf_ctc" (whose loader names what else ``path`` is)."""
-    from xlsr.models.fairseq_hf import CheckpointError
-    from xlsr.tasks.load import model_kind
-
-    try:
-        kind = model_kind(path)
-    except CheckpointError:
-        return "hf_ctc"
-    return kind if kind in HF_KINDS else "hf_ctc"
-
-
-def resolve_model(args) -> str:
-    """Fills in what ``--model`` implies (``--exp-dir``: its directory; ``--lang-dir``: an
-    exported dir's lang/; ``--checkpoint``: a file; ``--hf-model``: an HF dir) and returns
-    its kind: "exp_dir", "exported", "file", "hf_ctc" or "hf_classifier"; SystemExit naming
-    the option when nothing says what to decode, or where."""
-    from xlsr.models.fairseq_hf import CheckpointError
-    from xlsr.tasks.load import EXPORT_LANG, model_kind
-
-    if args.model is None:
-        if args.exp_dir is None:
-            raise SystemExit(
-                "give --model (the model to decode) or --exp-dir (an exp dir of xlsr.bin.train)"
-            )
-        kind = hf_kind(args.hf_model) if args.hf_model else "exp_dir"
-    elif args.hf_model:
-        raise SystemExit("--model and --hf-model exclude each other: give one")
-    else:
-        try:
-            kind = model_kind(args.model)
-        except CheckpointError as e:
-            raise SystemExit(f"--model {e}") from e
-        model = Path(args.model)
-        args.exp_dir = args.exp_dir or str(model if model.is_dir() else model.parent)
-        if kind == "exp_dir":
-            args.weights_dir = str(model)
-        elif kind == "file":
-            if args.checkpoint != "last":
-                raise SystemExit(f"--model {model} (a file) and --checkpoint exclude each other")
-            args.checkpoint = str(model)
-        elif kind in HF_KINDS:
-            args.hf_model = str(model)
-        elif kind == "exported":
-            args.lang_dir = args.lang_dir or str(model / EXPORT_LANG)
-            picked = args.epoch or args.iter or args.avg > 1 or args.use_averaged_model
-            if picked or args.checkpoint != "last":
-                raise SystemExit(
-                    f"--model {model}: an exported model (one set of weights); --checkpoint, "
-                    "--epoch, --iter, --avg and --use-averaged-model pick files of an exp dir"
-                )
-    if args.lang_dir is None:
-        raise SystemExit("--lang-dir is required (an exported --model brings its own)")
-    return kind
 
 
 def check_common_args(args, model_from_exp: bool = True) -> None:
@@ -358,283 +292,6 @@ def load_test_set(args, reference: Callable) -> TestSet:
     return TestSet(
         name_of_test_set(args), Path(paths[0]), utts, given.cuts, given.has_refs, skipped
     )
-
-
-# ------------------------------------------------------------------------- checkpoints
-
-
-def _chosen(exp: Path, args) -> List[Path]:
-    """The --epoch/--iter checkpoint and the --avg earlier ones of its kind, oldest first
-    (for --use-averaged-model one more: the start of the interval, where one exists)."""
-    kind, n = ("epoch", args.epoch) if args.epoch > 0 else ("checkpoint", args.iter)
-    found = ckpt.list_checkpoints(exp, kind)  # sorted by their number
-    names = [p.name for p in found]
-    if f"{kind}-{n}.pt" not in names:
-        raise SystemExit(
-            f"{exp}: no {kind}-{n}.pt (--{'epoch' if kind == 'epoch' else 'iter'} {n})"
-        )
-    found = found[: names.index(f"{kind}-{n}.pt") + 1]
-    want = args.avg + 1 if args.use_averaged_model else args.avg
-    if len(found) < args.avg:
-        raise SystemExit(
-            f"{exp}: --avg {args.avg} needs {args.avg} {kind}-*.pt up to "
-            f"{kind}-{n}.pt, found {[p.name for p in found]}"
-        )
-    return found[-want:]
-
-
-def _read(path: Path) -> Any:
-    """The object in a checkpoint file; SystemExit naming it when it cannot be read."""
-    from xlsr.models.safe_pickle import torch_load
-
-    try:
-        return ckpt.load_checkpoint(path)
-    except RuntimeError as first:
-        try:  # fairseq files pickle omegaconf / fairseq objects: read them as records
-            return torch_load(path)
-        except Exception:  # noqa: BLE001
-            raise SystemExit(str(first)) from first
-
-
-def _latest(exp: Path) -> Tuple[Path, dict]:
-    """The readable checkpoint-*.pt / epoch-*.pt with the most updates, and its contents;
-    unreadable (truncated) ones are named, never passed over silently."""
-    best, state, broken = ckpt.newest_readable(exp)
-    names = [p.name for p in broken]
-    if best is None:
-        extra = f"; unreadable: {names}" if broken else ""
-        raise SystemExit(f"{exp}: no readable checkpoint-*.pt or epoch-*.pt to decode{extra}")
-    if broken:
-        logger.warning("decoding %s (update %d), the newest readable checkpoint; unreadable: %s",
-                       best, state["trainer"]["update"], names)  # fmt: skip
-    return best, state
-
-
-def _fairseq_kind(path: Path, obj: dict, task: str) -> str:
-    """What a fairseq checkpoint is, and what to do with it instead."""
-    from xlsr.models.safe_pickle import to_plain
-
-    cfg, args = to_plain(obj.get("cfg")), to_plain(obj.get("args"))
-    arch = ""
-    if isinstance(cfg, dict) and isinstance(cfg.get("model"), dict):
-        arch = str(cfg["model"].get("_name") or "")
-    elif isinstance(args, dict):
-        arch = str(args.get("arch") or "")
-    keys = obj["model"] if isinstance(obj.get("model"), dict) else {}
-    tune = (
-        f"its encoder can be fine-tuned with xlsr.bin.train --task {task} --xlsr-checkpoint {path}"
-    )
-    if "ctc" in arch or "w2v_encoder.proj.weight" in keys:
-        return (
-            f"a fairseq fine-tuned CTC checkpoint ({arch or 'wav2vec_ctc'}); {tune}; to decode "
-            f"it: --task asr_ctc --model {path} (dict.ltr.txt beside it; --hf-model decodes a "
-            "Hugging Face Wav2Vec2ForCTC directory)"
-        )
-    if arch in FAIRSEQ_TASKS:
-        return (
-            f"a fairseq fine-tuned {arch} checkpoint; {tune}; to decode it: "
-            f"{_task_options(FAIRSEQ_TASKS[arch])} --model {path}"
-        )
-    if any(str(k).startswith("w2v_encoder.") for k in keys):
-        return f"a fairseq fine-tuned checkpoint ({arch or 'unknown architecture'}); {tune}"
-    return f"a fairseq {arch or 'wav2vec 2.0'} pretraining checkpoint (an encoder only); {tune}"
-
-
-def _what_else(path: Path, obj: Any, task: str) -> Optional[str]:
-    """None for a checkpoint of our trainer; else what the file is (for the message)."""
-    from xlsr.models.fairseq_hf import OUR_FORMAT
-
-    if not isinstance(obj, dict):
-        return f"a {type(obj).__name__}, not a checkpoint dict"
-    if obj.get("format") == OUR_FORMAT:
-        return (
-            f"an encoder-only checkpoint (xlsr.save_encoder format, no {task} head); to "
-            f"fine-tune it: xlsr.bin.train --task {task} --xlsr-checkpoint {path}"
-        )
-    if "model" in obj and ("cfg" in obj or "args" in obj) and "config" not in obj:
-        return _fairseq_kind(path, obj, task)
-    if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
-        return f"a bare state dict of {len(obj)} tensors (e.g. {next(iter(obj))!r}), no config"
-    if not isinstance(obj.get("model"), dict) or not isinstance(obj.get("config"), dict):
-        return f"not a training checkpoint (top-level keys {sorted(map(str, obj))[:8]})"
-    return None
-
-
-def _checked(path: Path, obj: Any, task: Optional[str]) -> dict:
-    """``obj`` when it is a checkpoint of ``xlsr.bin.train --task <task>``; else SystemExit
-    naming the file, what it is and what the command needs."""
-    name = task or "asr_ctc"
-    kind = _what_else(path, obj, name)
-    if kind is not None:
-        raise SystemExit(
-            f"{path}: {kind}. xlsr.bin.decode --task {name} needs a checkpoint of "
-            f"xlsr.bin.train --task {name} (EXP_DIR/checkpoint-N.pt, epoch-N.pt or "
-            "averaged.pt), or just --exp-dir EXP_DIR"
-        )
-    other = task_of_run(obj["config"])
-    if task is not None and other != task:
-        raise SystemExit(
-            f"{path}: a model of the task {other}, not {task}; decode it with --task {other}"
-        )
-    return obj
-
-
-def _pick(args) -> Tuple[List[Path], str, Optional[dict]]:
-    """(checkpoint files, how their weights combine, the contents of the last if loaded)."""
-    exp = weights_dir(args)
-    if args.epoch > 0 or args.iter > 0:
-        paths = _chosen(exp, args)
-        if args.use_averaged_model:
-            return paths, "interval_average", None
-        return paths, "checkpoint_average" if len(paths) > 1 else "checkpoint", None
-    if args.checkpoint == "averaged":
-        if (exp / "averaged.pt").exists():
-            return [exp / "averaged.pt"], "running_average", None
-        logger.warning("%s: no averaged.pt; decoding the newest checkpoint instead", exp)
-    if args.checkpoint in ("averaged", "last"):
-        path, state = _latest(exp)
-        return [path], "checkpoint", state
-    return [Path(args.checkpoint)], "checkpoint", None
-
-
-def model_weights(args, task: Optional[str] = None) -> Dict:
-    """The checkpoint dict (``model``, ``config``, plus ``checkpoints``: the files used and
-    ``weights``: how they combine) that ``--checkpoint``, ``--epoch`` / ``--iter``, ``--avg``
-    and ``--use-averaged-model`` pick; files that are not checkpoints of
-    ``xlsr.bin.train --task <task>`` are refused (SystemExit naming the file)."""
-    if getattr(args, "exported", None):
-        return _exported(Path(args.exported), task)
-    paths, how, end = _pick(args)
-    end = _checked(paths[-1], end if end is not None else _read(paths[-1]), task)
-    if how == "interval_average":
-        has_start = len(paths) > args.avg
-        start = _checked(paths[0], _read(paths[0]), task) if has_start else None
-        logger.info(
-            "averaged model between %s and %s", paths[0] if has_start else "the start", paths[-1]
-        )
-        weights = ckpt.average_between(start, end)
-    elif len(paths) > 1:
-        logger.info("averaging %d checkpoints: %s", len(paths), [p.name for p in paths])
-        states = [_checked(p, _read(p), task)["model"] for p in paths[:-1]] + [end["model"]]
-        weights = ckpt.average_state_dicts(states)
-    else:
-        logger.info("decoding the weights of %s", paths[0])
-        weights = end["model"]
-    return {"model": weights, "config": end["config"], "checkpoints": paths, "weights": how}
-
-
-def _exported(path: Path, task: Optional[str]) -> Dict:
-    """The weights and config of an exported model dir (``xlsr.bin.export``)."""
-    from xlsr.models.fairseq_hf import CheckpointError
-    from xlsr.tasks.load import EXPORT_WEIGHTS, exported_state
-
-    try:
-        state = exported_state(path)
-    except CheckpointError as e:
-        raise SystemExit(str(e)) from e
-    other = task_of_run(state["config"])
-    if task is not None and other != task:
-        raise SystemExit(
-            f"{path}: a model of the task {other}, not {task}; decode it with --task {other}"
-        )
-    logger.info("decoding the exported model %s", path)
-    return {**state, "checkpoints": [path / EXPORT_WEIGHTS], "weights": "exported"}
-
-
-def model_info(paths: Sequence[Path], weights: str) -> dict:
-    """The ``model`` entry of score-<set>.json: the files used and their short hashes."""
-    hashes = [short_hash(p) for p in paths]
-    joined = (
-        hashes[0]
-        if len(hashes) == 1
-        else hashlib.sha256(" ".join(hashes).encode()).hexdigest()[:12]
-    )
-    return {
-        "checkpoints": [str(p) for p in paths],
-        "hashes": hashes,
-        "hash": joined,
-        "weights": weights,
-    }
-
-
-# ------------------------------------------------------------------------- model + lang
-
-
-def _token_count(table: Path) -> int:
-    """Tokens of a ``tokens.txt`` (disambiguation symbols ``#0``, ``#1`` ... not counted)."""
-    lines = table.read_text(encoding="utf-8").split("\n")
-    return sum(1 for line in lines if line.split() and not re.fullmatch(r"#\d+", line.split()[0]))
-
-
-def check_lang_dir(
-    lang_dir,
-    vocab_size: int,
-    source: str,
-    tokens_hash: Optional[str] = None,
-    trained_with: Optional[str] = None,
-) -> None:
-    """SystemExit unless the token tables of ``lang_dir`` (``tokenizer/tokens.txt``,
-    ``tokens.txt``, where present) have the model's ``vocab_size`` tokens and, when the
-    training run recorded one, ``tokenizer/tokens.txt`` has its ``tokens_hash``.
-
-    Args:
-        source: where the model's numbers come from (checkpoint file), for the message.
-        trained_with: the lang dir the model was trained with, for the message.
-    """
-    lang = Path(lang_dir)
-    was = f", trained with lang dir {trained_with}" if trained_with else ""
-    for table in (lang / "tokenizer" / "tokens.txt", lang / "tokens.txt"):
-        if table.is_file() and _token_count(table) != vocab_size:
-            raise SystemExit(
-                f"--lang-dir {lang}: {table} has {_token_count(table)} tokens, the "
-                f"model in {source} has {vocab_size}{was}; decode with the lang "
-                "dir the model was trained with"
-            )
-    table = lang / "tokenizer" / "tokens.txt"
-    if tokens_hash and table.is_file() and short_hash(table) != tokens_hash:
-        raise SystemExit(
-            f"--lang-dir {lang}: {table} (hash {short_hash(table)}) is not the token "
-            f"table of the model in {source} (tokens_hash {tokens_hash}{was}); "
-            "decode with the lang dir the model was trained with"
-        )
-
-
-def load_task_model(args, task) -> Tuple[torch.nn.Module, dict]:
-    """The ``task`` model that ``model_weights`` picks, in eval mode, after the task checked
-    ``--lang-dir`` against it (ASR: the token table); and its :func:`model_info`."""
-    from xlsr.models.fairseq_hf import CheckpointError
-    from xlsr.tasks.load import build_task_model, head_config
-
-    state = model_weights(args, task.name)
-    run, paths = state["config"], state["checkpoints"]
-    source = ", ".join(map(str, paths))
-    try:
-        head_cfg, _ = head_config(task, run, source)
-        task.check_lang(args.lang_dir, head_cfg, run, source)
-        model = build_task_model(task, run, state["model"], source)
-    except CheckpointError as e:
-        raise SystemExit(str(e)) from e
-    return model, model_info(paths, state["weights"])
-
-
-def load_fairseq_model(path, obj: dict, lang_dir, task=None) -> Tuple[torch.nn.Module, dict]:
-    """A fairseq checkpoint (read into ``obj``) as an external model: a
-    wav2vec_classification one through ``task.load_external(path, lang_dir, obj)`` (lid,
-    sid); a wav2vec_ctc one as an asr_ctc model: its vocabulary (dict.ltr.txt beside it)
-    decodes, the lang dir's tokens must match it."""
-    from xlsr.models.fairseq_hf import CheckpointError
-    from xlsr.tasks.load import fairseq_arch, load_fairseq_ctc_model
-
-    if task is not None and fairseq_arch(path, obj) == FAIRSEQ_CLASSIFIER:
-        return task.load_external(path, lang_dir, obj)
-
-    try:
-        loaded = load_fairseq_ctc_model(Path(path), obj)
-    except CheckpointError as e:
-        raise SystemExit(f"--model {e}") from e
-    check_lang_dir(lang_dir, len(loaded.vocabulary), str(path))
-    loaded.model.vocabulary = loaded.tokenizer  # the task's prepare() decodes with it
-    return loaded.model, model_info(loaded.files, "fairseq_model")
 
 
 # ----------------------------------------------------------------------------- decoding
@@ -909,94 +566,6 @@ def _check_k2(task, methods: List[str]) -> None:
         )
 
 
-#: the fairseq architectures decoded as external models, and the tasks that decode them
-FAIRSEQ_TASKS = {
-    **{arch: ("asr_ctc",) for arch in CTC_ARCHS},
-    FAIRSEQ_CLASSIFIER: CLASSIFIER_TASKS,
-}
-#: the Hugging Face architectures decoded as external models (by their model_kind)
-HF_ARCHITECTURES = {
-    "hf_ctc": ("Wav2Vec2ForCTC", ("asr_ctc",)),
-    "hf_classifier": (HF_CLASSIFIER, CLASSIFIER_TASKS),
-}
-
-
-def _task_options(tasks: Sequence[str]) -> str:
-    return " or ".join(f"--task {t}" for t in tasks)
-
-
-def external_tasks() -> Dict[str, Tuple[str, ...]]:
-    """Task -> the external models it decodes (fairseq architectures, Hugging Face
-    architectures), for messages."""
-    out: Dict[str, Tuple[str, ...]] = {}
-    pairs = [*FAIRSEQ_TASKS.items(), *HF_ARCHITECTURES.values()]
-    for what, tasks in pairs:
-        for t in tasks:
-            out[t] = (*out.get(t, ()), what)
-    return out
-
-
-def _external_help(task) -> str:
-    what = external_tasks().get(task.name)
-    if not what:
-        return f"--task {task.name} decodes no external models"
-    return f"--task {task.name} decodes {', '.join(what)} models"
-
-
-def _fairseq_file(args, task) -> Optional[dict]:
-    """The contents of ``--model`` when it is a fairseq checkpoint that ``task`` decodes
-    (wav2vec_ctc: asr_ctc; wav2vec_classification: lid, sid); None for anything else (our
-    checkpoints and their checks). SystemExit naming the file, its architecture and the
-    right ``--task`` for one of another task."""
-    from xlsr.models.fairseq_hf import CheckpointError
-    from xlsr.tasks.load import fairseq_arch, file_kind, read_checkpoint
-
-    try:
-        obj = read_checkpoint(args.model)
-    except CheckpointError:
-        return None
-    if file_kind(obj) != "fairseq":
-        return None
-    try:
-        arch = fairseq_arch(args.model, obj) or "unknown"
-    except CheckpointError as e:
-        raise SystemExit(f"--model {e}") from e
-    tasks = FAIRSEQ_TASKS.get(arch)
-    if task.name in (tasks or ("asr_ctc",)):  # asr_ctc: its loader names what else it is
-        return obj
-    if tasks:
-        raise SystemExit(
-            f"--model {args.model}: a fairseq {arch} checkpoint; decode it with "
-            f"{_task_options(tasks)} ({_external_help(task)})"
-        )
-    raise SystemExit(
-        f"--model {args.model}: a fairseq {arch} checkpoint, which no task decodes "
-        f"({_external_help(task)}); its encoder can be fine-tuned with xlsr.bin.train "
-        f"--task {task.name} --xlsr-checkpoint {args.model}"
-    )
-
-
-def _check_hf_dir(path, kind: str, task) -> None:
-    """SystemExit naming the Hugging Face dir ``path``, its architecture and the right
-    ``--task`` when ``task`` does not decode it."""
-    import json
-
-    architecture, tasks = HF_ARCHITECTURES[kind]
-    if task.name in tasks:
-        return
-    try:
-        named = json.loads((Path(path) / "config.json").read_text()).get("architectures")
-    except (OSError, ValueError, AttributeError):
-        named = None
-    named = named[0] if isinstance(named, list) and named else architecture
-    advice = (
-        f"decode it with {_task_options(tasks)}" if named == architecture else "no task decodes it"
-    )
-    raise SystemExit(
-        f"--hf-model {path}: a Hugging Face {named} directory; {advice} ({_external_help(task)})"
-    )
-
-
 def decode_main(argv: Optional[List[str]], task, description: str) -> int:
     """Checks every option, the lang dir and the model, then decodes and scores ``--cuts``
     with each method (see :func:`decode_and_score`)."""
@@ -1006,9 +575,7 @@ def decode_main(argv: Optional[List[str]], task, description: str) -> int:
     yaml_cfg = C.load_yaml(args.config) if args.config else {}
     methods, options = resolve_options(args, task, yaml_cfg)
     kind = resolve_model(args)
-    fairseq = _fairseq_file(args, task) if kind == "file" else None
-    if kind in HF_KINDS:
-        _check_hf_dir(args.hf_model, kind, task)
+    fairseq = check_external(args, task, kind)
     args.exported = args.model if kind == "exported" else None
     external = kind in HF_KINDS or fairseq is not None
     check_common_args(args, model_from_exp=not external and kind != "exported")
@@ -1017,13 +584,8 @@ def decode_main(argv: Optional[List[str]], task, description: str) -> int:
     start_logging(args)
     test_set = load_test_set(args, task.reference(args.lang_dir))
     DecodePlan(task, methods, options=options).check(test_set.utts)
-    if kind in HF_KINDS:
-        model, info = task.load_external(args.hf_model, args.lang_dir)
-    elif fairseq is not None:
-        model, info = load_fairseq_model(args.model, fairseq, args.lang_dir, task)
-        fairseq = None  # the checkpoint's tensors are in the model now
-    else:
-        model, info = load_task_model(args, task)
+    model, info = load_chosen_model(args, task, kind, fairseq)
+    fairseq = None  # a fairseq checkpoint's tensors are in the model now
     ctx = task.prepare(model, args.lang_dir, methods, options)
     plan = DecodePlan(task, methods, ctx, options, frame_shift(model))
     # an external vocabulary may spell text otherwise than the references (ASR); the task
