@@ -13,7 +13,8 @@ then train and decode it: every option comes from the task's dataclasses.
     arch_fields               fields of ``config_cls`` that shape the parameters
     ctc_feasible              drop training cuts with more tokens than frames (CTC)
     require_text              skip cuts with an empty transcript (ASR, ST; not LID / SID)
-    methods                   decoding methods: name -> :class:`Method`
+    methods                   decoding methods: name -> :class:`Method` (run, configs,
+                              lang_files, needs_k2, word_times, fields, score, metric, check)
     default_methods           what ``decode`` runs without ``--methods``
     lang_values(targets)            model config values the lang dir fixes (vocab_size)
     run_facts(targets)              lang dir facts config.yaml records (tokens_hash)
@@ -27,7 +28,11 @@ then train and decode it: every option comes from the task's dataclasses.
     lang_files(lang_dir, methods, external)  lang dir files the methods need (checked up front)
     check_lang(lang_dir, cfg, run, source)      refuse a lang dir that does not fit the model
     reference(lang_dir)             cut -> reference string for scoring
-    load_external(path, lang_dir)   (model, info) of --hf-model, where the task has one
+    load_external(path, lang_dir, checkpoint=None)  (model, info) of an external model, where
+                                    the task has one: a Hugging Face dir (--hf-model /
+                                    --model), or a fairseq checkpoint read into ``checkpoint``
+    normalise_external_hyps         normalise an external model's hypotheses as the
+                                    references (True: ASR text; False: lid / sid labels)
     metric                          the score key summaries rank by ("wer"; a method may
                                     have its own: ``Method.metric``)
     score(out_dir, test_set, items, ...)        result files (DESIGN.md contract 3) of the
@@ -98,6 +103,9 @@ class Task:
     metric: ClassVar[str] = "wer"  # the score key summaries rank by (a percentage, lower is better)
     methods: ClassVar[Dict[str, Method]] = {}
     default_methods: ClassVar[Tuple[str, ...]] = ()
+    #: an external model's vocabulary may spell text otherwise than the references (ASR): its
+    #: hypotheses are normalised as the references are; False where they are labels
+    normalise_external_hyps: ClassVar[bool] = True
 
     def lang_values(self, targets) -> Dict[str, Any]:
         """Model config values that the lang dir fixes (e.g. ``vocab_size``), from the task's
@@ -152,9 +160,10 @@ class Task:
         """``cut -> reference string`` for scoring (ASR: the normalised transcript)."""
         raise NotImplementedError
 
-    def load_external(self, path: Pathlike, lang_dir: Pathlike):
-        """(model, info) of a model from elsewhere (``--hf-model``); tasks that read none
-        refuse."""
+    def load_external(self, path: Pathlike, lang_dir: Pathlike, checkpoint=None):
+        """(model, info) of a model from elsewhere: a Hugging Face dir (``--hf-model``, or
+        ``--model``), or with ``checkpoint`` (the contents of the file ``path``, which the
+        runner has read) a fairseq checkpoint; tasks that read none refuse."""
         raise SystemExit(f"--hf-model: the task {self.name} decodes no external models")
 
     def score(self, out_dir: Pathlike, test_set: str, items, **kwargs) -> dict:

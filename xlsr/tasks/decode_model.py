@@ -260,8 +260,12 @@ def _latest(exp: Path) -> Tuple[Path, dict]:
         extra = f"; unreadable: {names}" if broken else ""
         raise SystemExit(f"{exp}: no readable checkpoint-*.pt or epoch-*.pt to decode{extra}")
     if broken:
-        logger.warning("decoding %s (update %d), the newest readable checkpoint; unreadable: %s",
-                       best, state["trainer"]["update"], names)  # fmt: skip
+        logger.warning(
+            "decoding %s (update %d), the newest readable checkpoint; unreadable: %s",
+            best,
+            state["trainer"]["update"],
+            names,
+        )
     return best, state
 
 

@@ -510,17 +510,28 @@ def parse_args(argv: Optional[List[str]], task, description: str) -> argparse.Na
 
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--task", default=task.name, choices=task_names(), help="the task to decode")
-    p.add_argument("--config", type=existing_file, default=None,
-                   help=f"YAML with 'methods' and 'options' (conf/decode_{task.name}.yaml)")  # fmt: skip
+    p.add_argument(
+        "--config",
+        type=existing_file,
+        default=None,
+        help=f"YAML with 'methods' and 'options' (conf/decode_{task.name}.yaml)",
+    )
     add_common_args(p)
-    p.add_argument("--methods", default=None,
-                   help=f"comma-separated, of {list(task.methods)} (default: --config's, "
-                   f"else {','.join(task.default_methods)})")  # fmt: skip
-    p.add_argument("--hf-model", type=existing_dir, default=None,
-                   help="decode a Hugging Face model directory instead of EXP_DIR's "
-                   "checkpoints (asr_ctc: Wav2Vec2ForCTC, lang dir from local/prepare_lang_hf.py; "
-                   "lid / sid: Wav2Vec2ForSequenceClassification, labels from its id2label; "
-                   "--model takes it too)")  # fmt: skip
+    p.add_argument(
+        "--methods",
+        default=None,
+        help=f"comma-separated, of {list(task.methods)} (default: --config's, "
+        f"else {','.join(task.default_methods)})",
+    )
+    p.add_argument(
+        "--hf-model",
+        type=existing_dir,
+        default=None,
+        help="decode a Hugging Face model directory instead of EXP_DIR's "
+        "checkpoints (asr_ctc: Wav2Vec2ForCTC, lang dir from local/prepare_lang_hf.py; "
+        "lid / sid: Wav2Vec2ForSequenceClassification, labels from its id2label; "
+        "--model takes it too)",
+    )
     for cls in task.option_classes():
         C.add_dataclass_args(p, cls)
     return p.parse_args(argv)
@@ -536,20 +547,20 @@ def resolve_options(args, task, yaml_cfg: Mapping[str, Any]) -> Tuple[List[str],
     known = {f.name for cls in classes for f in dataclasses.fields(cls)}
     unknown = sorted(set(given) - known)
     if unknown:
-        raise SystemExit(f"--config {args.config}: unknown options {unknown}; known: {sorted(known)}")  # fmt: skip
+        raise SystemExit(
+            f"--config {args.config}: unknown options {unknown}; known: {sorted(known)}"
+        )
     spec = args.methods if args.methods is not None else yaml_cfg.get("methods")
     if isinstance(spec, (list, tuple)):
         spec = ",".join(map(str, spec))
-    methods = parse_methods(spec if spec is not None else ",".join(task.default_methods), list(task.methods))  # fmt: skip
+    if spec is None:
+        spec = ",".join(task.default_methods)
+    methods = parse_methods(spec, list(task.methods))
+    options = {}
     try:
-        options = {
-            cls: C.from_args(
-                cls,
-                args,
-                {k: v for k, v in given.items() if k in {f.name for f in dataclasses.fields(cls)}},
-            )  # fmt: skip
-            for cls in classes
-        }
+        for cls in classes:
+            names = {f.name for f in dataclasses.fields(cls)}
+            options[cls] = C.from_args(cls, args, {k: v for k, v in given.items() if k in names})
     except (TypeError, ValueError) as e:
         raise SystemExit(f"decode options: {e}") from e
     return methods, options
@@ -590,7 +601,7 @@ def decode_main(argv: Optional[List[str]], task, description: str) -> int:
     plan = DecodePlan(task, methods, ctx, options, frame_shift(model))
     # an external vocabulary may spell text otherwise than the references (ASR); the task
     # says whether its hypotheses are such text (classifier labels are not)
-    if external and getattr(task, "normalise_external_hyps", True):
+    if external and task.normalise_external_hyps:
         from xlsr.data.text_norm import TextNormalizer
 
         plan.normalise = TextNormalizer.load(args.lang_dir)
@@ -602,8 +613,15 @@ def decode_main(argv: Optional[List[str]], task, description: str) -> int:
 def load_decoder(task, exp_dir, lang_dir, methods: List[str], checkpoint: str = "last", **values):
     """For scripts and benchmarks: (model in eval mode, the methods' context, options) of the
     newest (or ``checkpoint``) model in ``exp_dir``; ``values`` set method options."""
-    args = argparse.Namespace(exp_dir=str(exp_dir), lang_dir=str(lang_dir), checkpoint=checkpoint,
-                              epoch=0, iter=0, avg=1, use_averaged_model=False)  # fmt: skip
+    args = argparse.Namespace(
+        exp_dir=str(exp_dir),
+        lang_dir=str(lang_dir),
+        checkpoint=checkpoint,
+        epoch=0,
+        iter=0,
+        avg=1,
+        use_averaged_model=False,
+    )
     options = options_from(values, task.option_classes())
     model, _ = load_task_model(args, task)
     return model, task.prepare(model, lang_dir, methods, options), options
