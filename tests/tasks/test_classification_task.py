@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from xlsr.bin import decode as decode_bin
 from xlsr.bin import train as train_bin
@@ -108,6 +109,30 @@ def test_resuming_refuses_another_pooling(data, tmp_path):
     ):
         option = "--classifier-" + field.replace("_", "-")
         with pytest.raises(SystemExit, match=f"classifier {field}: was {was}"):
+            train_bin.main(["--task", "lid", *args, "--max-update", "2", option, value])
+    assert train_bin.main(["--task", "lid", *args, "--max-update", "2"]) == 0
+    assert (tmp_path / "exp" / "checkpoint-2.pt").is_file()
+
+
+def test_a_config_yaml_without_a_newer_arch_field_resumes_with_its_default(data, tmp_path):
+    # Invariant: an arch field missing from config.yaml (a run from before the field existed)
+    # is read as the field's default: the default resumes the run, another value is refused
+    # naming the default as the old value.
+    root, _ = data
+    args = tiny_train_args(root / "lang", root / "cuts.jsonl.gz", tmp_path / "exp")
+    assert train_bin.main(["--task", "lid", *args, "--max-update", "1"]) == 0
+    config = tmp_path / "exp" / "config.yaml"
+    run = yaml.safe_load(config.read_text())
+    for field in ("pooling", "attention_dim", "weighted_layer_sum"):
+        del run["classifier"][field]
+    config.write_text(yaml.safe_dump(run))
+    for field, value, was in (
+        ("pooling", "attentive_stats", "'mean'"),
+        ("attention_dim", "64", "128"),
+        ("weighted_layer_sum", "true", "False"),
+    ):
+        option = "--classifier-" + field.replace("_", "-")
+        with pytest.raises(SystemExit, match=f"classifier {field}: was {was}, now"):
             train_bin.main(["--task", "lid", *args, "--max-update", "2", option, value])
     assert train_bin.main(["--task", "lid", *args, "--max-update", "2"]) == 0
     assert (tmp_path / "exp" / "checkpoint-2.pt").is_file()

@@ -12,7 +12,7 @@ import dataclasses
 import logging
 import time
 from pathlib import Path
-from typing import Any, List, Optional, Tuple
+from typing import Any, List, Mapping, Optional, Tuple
 
 from xlsr.data.dataset import DataConfig, filter_cuts, make_dataloader
 from xlsr.models import PRESETS, XLSREncoder, load_encoder, preset
@@ -93,15 +93,35 @@ def make_loader(
     return make_dataloader(kept, data_cfg, train, target_fn=targets, require_text=task.require_text)
 
 
+def _recorded(old: Mapping[str, Any], section: str, name: str, cls: type) -> Any:
+    """``old[section][name]``; a key missing from a recorded section reads as the default of
+    ``cls``'s field (a config.yaml written before the field existed: the run used it), a
+    missing section as None."""
+    values = old.get(section)
+    if not isinstance(values, Mapping):
+        return None
+    if name in values:
+        return values[name]
+    field = {f.name: f for f in dataclasses.fields(cls)}.get(name)
+    if field is None:
+        return None
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return None
+
+
 def _differences(old: dict, new: dict, task: Task) -> List[Tuple[str, Any, Any]]:
-    """(what, old, new) for every setting that makes ``old``'s checkpoints unusable."""
+    """(what, old, new) for every setting that makes ``old``'s checkpoints unusable; an
+    architecture field that ``old`` predates counts as its default (:func:`_recorded`)."""
     from xlsr.models.fairseq_hf import ARCH_FIELDS
 
     pairs = [("task (--task)", task_of_run(old), new["task"])]
     pairs += [
         (
             f"encoder {f} (--encoder-preset / --xlsr-checkpoint)",
-            old.get("encoder", {}).get(f),
+            _recorded(old, "encoder", f, EncoderConfig),
             new["encoder"][f],
         )
         for f in sorted(ARCH_FIELDS)
@@ -111,7 +131,7 @@ def _differences(old: dict, new: dict, task: Task) -> List[Tuple[str, Any, Any]]
             (
                 f"{task.section} {f}"
                 + (" (the lang dir's tokens.txt)" if f == "vocab_size" else ""),
-                old.get(task.section, {}).get(f),
+                _recorded(old, task.section, f, task.config_cls),
                 new[task.section][f],
             )
             for f in task.arch_fields
