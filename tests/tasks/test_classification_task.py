@@ -77,6 +77,18 @@ def test_lid_trains_and_decodes_with_the_fairseq_report(data, tmp_path):
     matrix = (out / "confusion-t.txt").read_text().splitlines()
     assert len(matrix) == 4 and sum(int(line.split("\t")[-2]) for line in matrix[1:]) == 6
     assert (out / "confusion-t.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the label dictionary is kept next to the model and travels with an export, which
+    # then decodes without a lang dir to the same hypotheses
+    exp = tmp_path / "exp"
+    assert (exp / "labels.txt").read_text() == (root / "lang" / "labels.txt").read_text()
+    from xlsr.bin import export as export_bin
+
+    assert export_bin.main(["--exp-dir", str(exp), "--out", str(tmp_path / "model")]) == 0
+    assert (tmp_path / "model" / "lang" / "labels.txt").is_file()
+    argv = ["--model", str(tmp_path / "model"), "--cuts", str(root / "cuts.jsonl.gz")]
+    assert decode_bin.main([*argv, "--test-set", "t"]) == 0
+    again = (tmp_path / "model" / "decode" / "argmax" / "hyps-t.jsonl").read_text()
+    assert [json.loads(x)["hyp"] for x in again.splitlines()] == [r["hyp"] for r in rows]
 
 
 def test_sid_uses_the_speaker_and_a_wrong_label_dictionary_is_refused(data, tmp_path, capsys):

@@ -33,6 +33,8 @@ then train and decode it: every option comes from the task's dataclasses.
                                     --model), or a fairseq checkpoint read into ``checkpoint``
     normalise_external_hyps         normalise an external model's hypotheses as the
                                     references (True: ASR text; False: lid / sid labels)
+    model_files                     lang dir files kept next to the model: copied into the
+                                    exp dir by training and into exports (lid / sid: labels.txt)
     metric                          the score key summaries rank by ("wer"; a method may
                                     have its own: ``Method.metric``)
     score(out_dir, test_set, items, ...)        result files (DESIGN.md contract 3) of the
@@ -106,6 +108,7 @@ class Task:
     #: an external model's vocabulary may spell text otherwise than the references (ASR): its
     #: hypotheses are normalised as the references are; False where they are labels
     normalise_external_hyps: ClassVar[bool] = True
+    model_files: ClassVar[Tuple[str, ...]] = ()
 
     def lang_values(self, targets) -> Dict[str, Any]:
         """Model config values that the lang dir fixes (e.g. ``vocab_size``), from the task's

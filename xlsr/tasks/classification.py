@@ -93,7 +93,10 @@ class ClassificationTask(Task):
     metric = "error"
     methods = METHODS
     default_methods = ("argmax",)
-    normalise_external_hyps = False  # hypotheses are labels, not text to normalise
+    normalise_external_hyps = False
+    model_files = (
+        LABELS_FILE,
+    )  # the label dictionary next to the model  # hypotheses are labels, not text to normalise
 
     def targets(self, lang_dir: Pathlike) -> LabelTargets:
         return LabelTargets(read_labels(lang_dir), self.field)

@@ -6,8 +6,9 @@
     DIR/config.yaml   the run config the weights were trained with (task, encoder, head, ...)
     DIR/model.pt      the weights only (a state dict: name -> tensor)
     DIR/lang/         the lang dir files decoding reads, those present: tokenizer/, tokens.txt,
-                      words.txt, text_norm.json, lm_orders.json, lang.json, HLG.pt, LG.pt
-                      and G_<N>_gram.pt of the first-pass and rescoring orders
+                      words.txt, text_norm.json, lm_orders.json, lang.json, HLG.pt, LG.pt,
+                      G_<N>_gram.pt of the first-pass and rescoring orders, and the tasks'
+                      ``model_files`` (labels.txt)
     DIR/export.json   what was exported: the source files, their short hashes, the update
     DIR/README.md     how it was trained (config.yaml) and its results (the exp dir's
                       decode/summary-*.txt)
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from xlsr.models.fairseq_hf import CheckpointError
-from xlsr.tasks.base import get_task, task_of_run
+from xlsr.tasks.base import get_task, task_names, task_of_run
 from xlsr.tasks.load import (
     EXPORT_CONFIG,
     EXPORT_LANG,
@@ -33,6 +34,7 @@ from xlsr.tasks.load import (
     check_vocabulary,
     file_kind,
     find_lang_dir,
+    head_config,
     read_checkpoint,
 )
 from xlsr.train import checkpoint as ckpt
@@ -68,7 +70,20 @@ def lang_files(lang_dir: Pathlike) -> List[Path]:
     lang = LangDir(lang_dir)
     names = [lang.tokenizer_dir, lang.tokens, lang.words, lang.text_norm, lang.orders_file]
     names += [lang.meta, lang.HLG, lang.LG, *dict.fromkeys([lang.first_pass_G, lang.rescore_G])]
+    names += [Path(lang_dir) / name for t in task_names() for name in get_task(t).model_files]
     return [p for p in names if p.exists()]
+
+
+def check_lang(task, run: Dict[str, Any], lang: Path, source: str) -> None:
+    """Refuses a lang dir that is not the model's: a token table of another size or hash, or
+    (tasks with ``model_files``, e.g. labels.txt) missing files or other labels."""
+    if not task.model_files:
+        check_vocabulary(run, lang, source)
+        return
+    missing = [n for n in task.model_files if not (lang / n).is_file()]
+    if missing:
+        raise CheckpointError(lang, f"no {', '.join(missing)} (model: {source})")
+    task.check_lang(lang, head_config(task, run, source)[0], run, source)
 
 
 def _prepare_out(out: Path) -> None:
@@ -118,12 +133,14 @@ def export_model(
     run = state["config"]
     task = get_task(task_of_run(run))
     lang = Path(lang_dir) if lang_dir is not None else find_lang_dir(run, exp)
+    if lang is None and task.model_files and all((exp / n).is_file() for n in task.model_files):
+        lang = exp  # the files the task keeps next to the model (lid / sid: labels.txt)
     if lang is None:
         raise ValueError(
             f"{exp}: the lang dir the run recorded ({run.get('lang_dir')}) is not found from "
             "here; give it with --lang-dir"
         )
-    check_vocabulary(run, lang, str(path))
+    check_lang(task, run, lang, str(path))
     _prepare_out(out)
     atomic_torch_save(state["model"], out / EXPORT_WEIGHTS)
     save_yaml(run, out / EXPORT_CONFIG)

@@ -162,6 +162,15 @@ def check_resumable(exp_dir: Path, run_config: dict, task: Task) -> None:
         )
 
 
+def keep_model_files(task: Task, lang_dir: str, exp_dir: Path) -> None:
+    """Copies the lang dir files the task keeps next to the model (``Task.model_files``,
+    e.g. lid / sid's labels.txt) into the exp dir."""
+    from xlsr.utils.io import atomic_write_bytes
+
+    for name in task.model_files:
+        atomic_write_bytes(exp_dir / name, (Path(lang_dir) / name).read_bytes())
+
+
 def train_main(argv: Optional[List[str]], task: Task, description: str) -> int:
     """Parses the options, builds the model and data, and trains (resuming if possible)."""
     args = parse_args(argv, task, description)
@@ -201,6 +210,7 @@ def train_main(argv: Optional[List[str]], task: Task, description: str) -> int:
     check_resumable(exp_dir, C.to_plain(run_config), task)  # before config.yaml is rewritten
     if rank == 0:
         C.save_yaml(run_config, exp_dir / "config.yaml")
+        keep_model_files(task, args.lang_dir, exp_dir)
     n_params = sum(p.numel() for p in model.parameters()) / 1e6
     logger.info("%s model: %.2fM parameters, world size %d", task.name, n_params, world)
     loaders = [
