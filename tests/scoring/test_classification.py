@@ -43,6 +43,23 @@ def test_release_note_counts_give_the_release_note_report_exactly():
     assert scores["accuracy"] == pytest.approx(100 * 1518 / 1609)
 
 
+def test_release_note_report_from_constructed_view_logits():
+    # Invariant: from 10 views' logits per utterance, mean_logit merging, the argmax and the
+    # buckets by whole-utterance duration give the release note's report exactly; the views
+    # disagree (3 of 10 favour another label) so merging, not one view, decides.
+    labels = ["de", "en", "fr"]
+    refs, hyps, durations = constructed(253, 230, 1356, 1288)
+    logits = np.zeros((len(refs), 10, 3))
+    for i, hyp in enumerate(hyps):
+        logits[i, :, labels.index(hyp)] = 2.0
+        logits[i, :3, labels.index(hyp)] = 0.0
+        logits[i, :3, 2] = 3.0  # three views say "fr", never the merged answer
+    merged = merge_views(logits, "mean_logit")
+    predicted = [labels[k] for k in merged.argmax(-1)]
+    assert predicted == hyps
+    assert format_report(classification_scores(refs, predicted, durations)) == RELEASE_NOTE_REPORT
+
+
 def test_bucket_boundary_and_long_utterances():
     scores = classification_scores(["a"] * 3, ["a", "b", "a"], [5.0, 5.0001, 25.0])
     assert (scores["n_0_5"], scores["correct_0_5"]) == (1, 1)
