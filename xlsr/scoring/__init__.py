@@ -1,4 +1,5 @@
-"""Scoring: WER/CER and the result files of a decode (``hyps-``, ``score-``, ``errs-``)."""
+"""Scoring: WER/CER, BLEU/chrF and the result files of a decode (``hyps-``, ``score-``,
+``errs-``, ``report-``)."""
 
 from xlsr.scoring.asr import (
     WerStats,
@@ -8,14 +9,17 @@ from xlsr.scoring.asr import (
     write_errs,
 )
 from xlsr.scoring.results import recount, write_results, write_summary
+from xlsr.scoring.translation import translation_scores, write_translation_results
 
 __all__ = [
     "WerStats",
     "align",
     "recount",
     "score_utterances",
+    "translation_scores",
     "utterance_stats",
     "write_errs",
     "write_results",
     "write_summary",
+    "write_translation_results",
 ]
