@@ -3,8 +3,10 @@
 import pickle
 
 import pytest
-from lhotse import CutSet
+from lhotse import CutSet, MonoCut, SupervisionSegment
+from lhotse.testing.dummies import dummy_recording
 
+from xlsr.data.numbers import NumbersConfig, plan_utterances
 from xlsr.data.text_norm import TextNormalizer, TextNormConfig
 from xlsr.data.tokenizer import TokenizerConfig, train_tokenizer
 from xlsr.data.translation import (
@@ -19,6 +21,7 @@ from xlsr.data.translation import (
     language_tag,
     st_pairs,
     target_of,
+    target_texts,
     train_target_tokenizer,
 )
 from xlsr.testing.corpus import make_tiny_cutset
@@ -160,3 +163,51 @@ def test_st_targets_with_source_ctc_targets_pickle(tmp_path, tok, cuts):
     assert "source" not in StTargets(tok.directory)(cut)
     with pytest.raises(ValueError, match="st_pairs"):
         st(cuts[0])
+
+
+def _numbers_cuts(num_utterances: int) -> CutSet:
+    """Cuts (dummy audio) with the supervisions prepare_numbers writes, for all 10 languages."""
+    cuts = []
+    for i, u in enumerate(plan_utterances(NumbersConfig(num_utterances=num_utterances))):
+        custom = {"translation": u["translation"]}
+        if "translations" in u:
+            custom["translations"] = u["translations"]
+        rec = dummy_recording(i)  # no audio is read
+        sup = SupervisionSegment(
+            u["id"], rec.id, 0.0, 1.0, 0, text=u["text"], language=u["lang"], custom=custom
+        )
+        cuts.append(MonoCut(u["id"], 0.0, 1.0, 0, recording=rec, supervisions=[sup]))
+    return CutSet.from_cuts(cuts)
+
+
+def test_numbers_corpus_pairs_train_a_tokenizer_that_round_trips_every_target(tmp_path):
+    # Invariant: on the numbers layout, x-en gives one pair per non-English utterance and
+    # en-x nine per English one; every target of all 10 languages decodes back to itself.
+    cuts = _numbers_cuts(100)  # 10 per language
+    pairs = st_pairs(cuts, "all")
+    texts = target_texts(pairs)
+    assert len(pairs) == 90 + 10 * 9 and len(set(pairs.ids)) == len(pairs)
+    assert sorted(texts) == sorted(MBART50_CODES) and len(texts["en"]) == 90
+    tok = train_target_tokenizer(
+        texts, tmp_path / "target_tokenizer", TargetTokenizerConfig(vocab_size=300)
+    )
+    assert tok.languages == sorted(MBART50_CODES)
+    for cut in pairs:
+        tgt_lang, text = target_of(cut)
+        ids, unknown = tok.encode_checked(text, tgt_lang)
+        assert not unknown and tok.lang_of(ids[0]) == tgt_lang
+        assert tok.decode(ids) == text
+
+
+def test_training_refuses_a_too_small_vocab_and_texts_without_a_tag(tmp_path):
+    with pytest.raises(ValueError, match="vocab_size 20 is too small"):
+        train_target_tokenizer(TEXTS, tmp_path / "a", TargetTokenizerConfig(vocab_size=20))
+    with pytest.raises(ValueError, match=r"texts of \['fr'\] but no tag"):
+        train_target_tokenizer(TEXTS, tmp_path / "b", languages=["de", "en"])
+    with pytest.raises(ValueError, match="model_type"):
+        train_target_tokenizer(TEXTS, tmp_path / "c", TargetTokenizerConfig(model_type="char"))
+    # extra languages get a tag without any text
+    tok = train_target_tokenizer(
+        TEXTS, tmp_path / "d", TargetTokenizerConfig(vocab_size=60), languages=[*TEXTS, "it"]
+    )
+    assert tok.languages == ["de", "en", "fr", "it"] and tok.tag_id("it") == 7

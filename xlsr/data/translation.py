@@ -32,6 +32,7 @@ tokenizer itself, so targets, references and hypotheses are spelt alike.
     tok.decoder_input(ids)                  # [EOS_ID, tag_id("de"), ...]
     tok.decode(ids)                         # "twenty one"
     pairs = st_pairs(cuts, "all")           # one cut per (utterance, target language)
+    train_target_tokenizer(target_texts(pairs), lang_dir / DIR_NAME)
 """
 
 from __future__ import annotations
@@ -298,6 +299,15 @@ def target_of(cut: Cut) -> Tuple[str, str]:
     if not customs or not all("target" in c and "tgt_lang" in c for c in customs):
         raise ValueError(f"cut {cut.id}: no ST target in its supervisions (make it with st_pairs)")
     return customs[0]["tgt_lang"], " ".join(c["target"].strip() for c in customs).strip()
+
+
+def target_texts(pairs: CutSet) -> Dict[str, List[str]]:
+    """{target language: target texts} of ST pair cuts (the target tokenizer's training text)."""
+    texts: Dict[str, List[str]] = {}
+    for cut in pairs:
+        tgt_lang, text = target_of(cut)
+        texts.setdefault(tgt_lang, []).append(text)
+    return texts
 
 
 class StTargets:
