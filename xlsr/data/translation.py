@@ -20,11 +20,11 @@ Token ids (fairseq's dictionary order, so the decoder's pad and eos match mBART'
     ====  ==========  =================================================
 
 A tag is a sentencepiece user-defined symbol: it is always one piece and never split; a
-tag written in a text (after normalisation it cannot be) becomes ``<unk>``, so only
+tag written in a text (the default normalisation removes the ``_``) becomes ``<unk>``, so only
 :meth:`TargetTokenizer.encode` puts tags in a target.
 
-A target tokenizer directory (``<lang_dir>/target_tokenizer/``) holds ``target.model`` and
-``target_tokenizer.json`` (config, tag table, text normaliser): texts are normalised by the
+A target tokenizer directory (``<lang_dir>/target_tokenizer/``) holds ``target.model`` (and
+sentencepiece's ``target.vocab``) and ``target_tokenizer.json`` (config, tag table, text normaliser): texts are normalised by the
 tokenizer itself, so targets, references and hypotheses are spelt alike.
 
     tok = train_target_tokenizer({"en": [...], "de": [...]}, lang_dir / "target_tokenizer")
