@@ -24,8 +24,9 @@ tag written in a text (the default normalisation removes the ``_``) becomes ``<u
 :meth:`TargetTokenizer.encode` puts tags in a target.
 
 A target tokenizer directory (``<lang_dir>/target_tokenizer/``) holds ``target.model`` (and
-sentencepiece's ``target.vocab``) and ``target_tokenizer.json`` (config, tag table, text normaliser): texts are normalised by the
-tokenizer itself, so targets, references and hypotheses are spelt alike.
+sentencepiece's ``target.vocab``) and ``target_tokenizer.json`` (config, tag table, text
+normaliser): texts are normalised by the tokenizer itself, so targets, references and
+hypotheses are spelt alike.
 
     tok = train_target_tokenizer({"en": [...], "de": [...]}, lang_dir / "target_tokenizer")
     ids = tok.encode("twenty one", "de")   # [tag_id("de"), ..., EOS_ID]
