@@ -21,6 +21,7 @@ from torch import Tensor
 
 from xlsr.models.config import EncoderConfig, xlsr_tiny
 from xlsr.models.encoder import XLSREncoder
+from xlsr.models.st import StModel
 
 
 def tiny_config(layer_norm_first: bool = True, extractor_mode: str = "layer_norm", **kw: Any):
@@ -491,3 +492,81 @@ def padded_batch(lengths, seed: int = 0, pad_value: float = 0.0):
         x = torch.randn(n, generator=g)
         wav[i, :n] = (x - x.mean()) / torch.sqrt(x.var(unbiased=False) + 1e-7)
     return wav, lengths
+
+
+def hf_st_config(model: StModel, forced_bos_token_id: Optional[int] = None) -> Dict[str, Any]:
+    """transformers ``SpeechEncoderDecoderConfig`` fields (config.json) for an ``StModel``:
+    wav2vec2 encoder with ``add_adapter`` (``output_hidden_size`` = the decoder width) and an
+    ``MBartForCausalLM`` decoder; ids bos 0, pad 1, eos 2, decoding starts with eos."""
+    cfg = model.cfg
+    adapter = cfg.adaptor_layers > 0
+    if adapter and (cfg.adaptor_kernel != 3 or cfg.encoder_proj != cfg.encoder_proj_layer_norm):
+        raise ValueError("HF's adapter: kernel 3, and a projection always with its LayerNorm")
+    if not adapter and cfg.encoder_proj_layer_norm:
+        raise ValueError("HF's enc_to_dec_proj has no LayerNorm")
+    encoder = hf_config(model.encoder, "Wav2Vec2Model")
+    encoder.update(
+        add_adapter=adapter,
+        num_adapter_layers=cfg.adaptor_layers,
+        adapter_kernel_size=cfg.adaptor_kernel,
+        adapter_stride=cfg.adaptor_stride,
+        output_hidden_size=cfg.decoder_embed_dim if adapter else model.encoder.cfg.embed_dim,
+    )
+    ids = {"bos_token_id": 0, "pad_token_id": cfg.pad_id, "eos_token_id": cfg.eos_id}
+    decoder = {
+        "architectures": ["MBartForCausalLM"],
+        "model_type": "mbart",
+        "vocab_size": cfg.vocab_size,
+        "d_model": cfg.decoder_embed_dim,
+        "decoder_layers": cfg.decoder_layers,
+        "decoder_attention_heads": cfg.decoder_attention_heads,
+        "decoder_ffn_dim": cfg.decoder_ffn_embed_dim,
+        "max_position_embeddings": cfg.max_target_positions,
+        "activation_function": "gelu",
+        "scale_embedding": True,
+        "dropout": cfg.dropout,
+        "attention_dropout": cfg.attention_dropout,
+        "activation_dropout": cfg.activation_dropout,
+        "is_decoder": True,
+        "add_cross_attention": True,
+        "tie_word_embeddings": True,
+        **ids,
+    }
+    top = {"architectures": ["SpeechEncoderDecoderModel"], "model_type": "speech-encoder-decoder"}
+    top.update(is_encoder_decoder=True, decoder_start_token_id=cfg.eos_id, **ids)
+    if forced_bos_token_id is not None:
+        top["forced_bos_token_id"] = forced_bos_token_id
+    return {**top, "encoder": encoder, "decoder": decoder}
+
+
+def hf_st_state_dict(model: StModel) -> Dict[str, Tensor]:
+    """An ``StModel``'s weights under ``SpeechEncoderDecoderModel``'s names: ``encoder.`` +
+    Wav2Vec2Model's, ``encoder.adapter.{proj,proj_layer_norm,layers.N.conv}`` (or
+    ``enc_to_dec_proj`` without an adapter), ``decoder.model.decoder.*`` (MBartDecoder, whose
+    module names are ours), ``decoder.lm_head.weight`` (tied: embed_tokens)."""
+    sd = {f"encoder.{k}": v for k, v in hf_state_dict(model.encoder).items()}
+    proj = "encoder.adapter.proj" if model.adaptor is not None else "enc_to_dec_proj"
+    for ours, theirs in ((model.encoder_proj, proj), (model.encoder_proj_ln, f"{proj}_layer_norm")):
+        if ours is not None:
+            sd[f"{theirs}.weight"], sd[f"{theirs}.bias"] = ours.weight, ours.bias
+    for i, conv in enumerate(model.adaptor.layers if model.adaptor is not None else []):
+        sd[f"encoder.adapter.layers.{i}.conv.weight"] = conv.weight
+        sd[f"encoder.adapter.layers.{i}.conv.bias"] = conv.bias
+    for name, t in model.decoder.state_dict().items():
+        sd[f"decoder.model.decoder.{name}"] = t
+    sd["decoder.lm_head.weight"] = model.decoder.embed_tokens.weight
+    return {k: v.detach().clone() for k, v in sd.items()}
+
+
+def write_hf_st_dir(model: StModel, path: Path, forced_bos_token_id: Optional[int] = None) -> Path:
+    """Writes a transformers ``SpeechEncoderDecoderModel`` directory for an ``StModel``
+    (config.json, preprocessor_config.json, model.safetensors; no tokenizer)."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    cfg = hf_st_config(model, forced_bos_token_id)
+    (path / "config.json").write_text(json.dumps(cfg, indent=2))
+    (path / "preprocessor_config.json").write_text(
+        json.dumps({"do_normalize": model.encoder.cfg.normalize_waveform, "sampling_rate": 16000})
+    )
+    write_safetensors(hf_st_state_dict(model), path / "model.safetensors")
+    return path

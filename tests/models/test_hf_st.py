@@ -1,0 +1,189 @@
+"""Hugging Face SpeechEncoderDecoderModel directories as our StModel.
+
+Invariants: a directory written from one of our models (``write_hf_st_dir``, HF key names
+spelt out there) loads back weight for weight, so its decoder logits are the model's; ids
+other than ours (bos 0, pad 1, eos 2, start = eos) and layouts we cannot express are refused
+with a CheckpointError naming them; and (modern lane) for a random tiny
+``SpeechEncoderDecoderModel`` saved by transformers, our decoder logits on single utterances
+of two lengths equal ``model(input_values, decoder_input_ids=...)``'s, relative error < 1e-4,
+with and without the adapter's projection.
+"""
+
+import json
+
+import pytest
+import torch
+
+from xlsr.models.fairseq_hf import CheckpointError
+from xlsr.models.hf_st import load_hf_st
+from xlsr.models.st import StConfig, StModel
+from xlsr.testing.checkpoints import padded_batch, random_encoder, tiny_config, write_hf_st_dir
+
+LENGTHS = [4000, 2900]
+PREFIX = [2, 5]  # eos (HF decoder_start_token_id), then a "language tag"
+
+
+def randomize(module, seed=0):
+    """Random weights everywhere (LayerNorm gains and biases too, so swapped keys show)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(0.3 * torch.randn(p.shape, generator=g) + (p.dim() == 1) * 0.5)
+    return module
+
+
+def our_model(d=32, proj=False, adaptor_layers=2):
+    cfg = StConfig(
+        vocab_size=40,
+        decoder_embed_dim=d,
+        decoder_layers=2,
+        decoder_attention_heads=4,
+        decoder_ffn_embed_dim=64,
+        max_target_positions=64,
+        adaptor_layers=adaptor_layers,
+        encoder_proj=proj,
+        encoder_proj_layer_norm=proj and adaptor_layers > 0,
+    )
+    model = StModel(random_encoder(tiny_config(), seed=1), cfg)
+    randomize(model.decoder, seed=2)
+    if model.adaptor is not None:
+        randomize(model.adaptor, seed=3)
+    for module in (model.encoder_proj, model.encoder_proj_ln):
+        if module is not None:
+            randomize(module, seed=4)
+    return model.eval()
+
+
+def tokens(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.tensor([PREFIX + torch.randint(3, 40, (5,), generator=g).tolist()])
+
+
+def logits(model, wav, n, toks):
+    with torch.no_grad():
+        memory, memory_lengths = model.encode_for_decoder(wav[None, :n], torch.tensor([n]))
+        return model.decoder_logits(memory, memory_lengths, toks)
+
+
+def rel_err(a, b):
+    return ((a - b).abs().max() / b.abs().max()).item()
+
+
+@pytest.mark.parametrize("d, proj, layers", [(32, False, 2), (48, True, 2), (48, True, 0)])
+def test_a_written_directory_loads_back_weight_for_weight(tmp_path, d, proj, layers):
+    # adapter without / with its projection (+ LayerNorm), and enc_to_dec_proj (no adapter)
+    model = our_model(d, proj, layers)
+    path = write_hf_st_dir(model, tmp_path / "hf", forced_bos_token_id=5)
+    loaded, info = load_hf_st(path)
+    assert not loaded.training and loaded.cfg == model.cfg
+    assert (info.decoder_start_token_id, info.forced_bos_token_id) == (2, 5)
+    assert info.tokenizer_files == []  # test directories carry no tokenizer
+    theirs = loaded.state_dict()
+    for key, value in model.state_dict().items():
+        assert torch.equal(theirs[key], value), key
+    wav, _ = padded_batch([4000], seed=5)
+    torch.testing.assert_close(
+        logits(loaded, wav[0], 4000, tokens()), logits(model, wav[0], 4000, tokens())
+    )
+
+
+def edit_config(path, **changes):
+    cfg = json.loads((path / "config.json").read_text())
+    for key, value in changes.items():
+        part, _, field = key.rpartition("__")
+        (cfg[part] if part else cfg)[field] = value
+    (path / "config.json").write_text(json.dumps(cfg))
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"pad_token_id": 0}, r"token ids \{'pad_token_id': 0\} differ from ours"),
+        ({"decoder_start_token_id": 0}, "'decoder_start_token_id': 0"),
+        ({"encoder__adapter_kernel_size": 5}, "adapter_kernel_size != 3"),
+        ({"encoder__output_hidden_size": 24}, r"enc_to_dec_proj after the adapter \(24 -> 32\)"),
+        ({"decoder__scale_embedding": False}, "scale_embedding=True"),
+        ({"architectures": ["Wav2Vec2ForCTC"]}, "is not SpeechEncoderDecoderModel"),
+    ],
+)
+def test_what_does_not_map_is_refused(tmp_path, changes, message):
+    path = write_hf_st_dir(our_model(), tmp_path / "hf")
+    edit_config(path, **changes)
+    with pytest.raises(CheckpointError, match=message):
+        load_hf_st(path)
+
+
+def test_an_untied_lm_head_is_refused(tmp_path):
+    from xlsr.models.fairseq_hf import read_safetensors
+    from xlsr.testing.checkpoints import write_safetensors
+
+    path = write_hf_st_dir(our_model(), tmp_path / "hf")
+    state = read_safetensors(path / "model.safetensors")
+    state["decoder.lm_head.weight"] = state["decoder.lm_head.weight"] + 1.0
+    write_safetensors(state, path / "model.safetensors")
+    with pytest.raises(CheckpointError, match="lm_head differs from embed_tokens"):
+        load_hf_st(path)
+
+
+def hf_st_model(transformers, path, d):
+    """A random tiny SpeechEncoderDecoderModel (wav2vec2 with a 2-layer adapter, output width
+    ``d``; projection when ``d`` != 32), saved with save_pretrained and a normalising feature
+    extractor."""
+    enc = transformers.Wav2Vec2Config(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        conv_dim=[32] * 3,
+        conv_kernel=[10, 3, 2],
+        conv_stride=[5, 2, 2],
+        conv_bias=True,
+        feat_extract_norm="layer",
+        do_stable_layer_norm=True,
+        num_conv_pos_embeddings=8,
+        num_conv_pos_embedding_groups=4,
+        add_adapter=True,
+        num_adapter_layers=2,
+        output_hidden_size=d,
+    )
+    dec = transformers.MBartConfig(
+        d_model=d,
+        decoder_layers=2,
+        decoder_attention_heads=4,
+        decoder_ffn_dim=64,
+        vocab_size=40,
+        max_position_embeddings=64,
+        scale_embedding=True,
+        is_decoder=True,
+        add_cross_attention=True,
+    )
+    cfg = transformers.SpeechEncoderDecoderConfig.from_encoder_decoder_configs(enc, dec)
+    cfg.decoder_start_token_id, cfg.pad_token_id, cfg.eos_token_id, cfg.bos_token_id = 2, 1, 2, 0
+    torch.manual_seed(0)
+    hf = transformers.SpeechEncoderDecoderModel(cfg)
+    with torch.no_grad():  # LayerNorm gains and biases random too
+        for p in hf.parameters():
+            if p.dim() == 1:
+                p.add_(0.3 * torch.randn_like(p))
+    hf.eval().save_pretrained(path)
+    transformers.Wav2Vec2FeatureExtractor(do_normalize=True).save_pretrained(path)
+    return hf
+
+
+@pytest.mark.parametrize("d", [32, 48])
+def test_decoder_logits_equal_transformers(tmp_path, d):
+    transformers = pytest.importorskip("transformers", reason="transformers: modern lane only")
+    hf = hf_st_model(transformers, tmp_path / "hf", d)
+    model, _ = load_hf_st(tmp_path / "hf")
+    assert model.cfg.encoder_proj == (d != 32) and model.encoder.cfg.normalize_waveform
+    g = torch.Generator().manual_seed(7)
+    wav = 0.1 * torch.randn(max(LENGTHS), generator=g) + 0.02  # raw: not normalised
+    extractor = transformers.Wav2Vec2FeatureExtractor(do_normalize=True)
+    errors = []
+    for n in LENGTHS:
+        values = extractor(wav[:n].numpy(), sampling_rate=16000, return_tensors="pt").input_values
+        with torch.no_grad():
+            expected = hf(values, decoder_input_ids=tokens(n)).logits
+        errors.append(rel_err(logits(model, wav, n, tokens(n)), expected))
+    print(f"max relative error {max(errors):.2e} (d={d})")
+    assert max(errors) < 1e-4
