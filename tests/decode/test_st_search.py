@@ -9,10 +9,11 @@ import torch
 
 from xlsr.decode.st_search import SearchConfig, beam_search, greedy_search, max_lengths
 from xlsr.models.st import StConfig, StModel
-from xlsr.testing.checkpoints import random_encoder, tiny_config
+from xlsr.testing.checkpoints import padded_batch, random_encoder, tiny_config
 
 PAD, EOS, LANG = 1, 2, 5
 D = 32
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 def tiny_st(vocab_size=8, max_positions=32, seed=0):
@@ -137,6 +138,27 @@ def test_batch_equals_each_utterance_alone(model):
             assert [seq for seq, _ in alone] == [seq for seq, _ in batch[i]]
             assert [s for _, s in alone] == pytest.approx([s for _, s in batch[i]], abs=1e-5)
             assert greedy_search(model, *args, cfg)[0] == greedy[i]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_from_waveforms_batch_equals_alone(device):
+    m = tiny_st(seed=1).to(device)
+    wav, lengths = padded_batch([4000, 2400, 3200], seed=2)
+    wav, lengths = wav.to(device), lengths.to(device)
+    prefix = torch.tensor([[EOS, LANG], [EOS, 6], [EOS, LANG]], device=device)
+    cfg = SearchConfig(beam=4, nbest=2, max_len_a=0.5, max_len_b=2)
+    with torch.no_grad():
+        memory, mem_lengths = m.encode_for_decoder(wav, lengths)
+        batch = beam_search(m, memory, mem_lengths, prefix, cfg)
+        greedy = greedy_search(m, memory, mem_lengths, prefix, cfg)
+        for i, n in enumerate(lengths.tolist()):
+            mem, mem_len = m.encode_for_decoder(wav[i : i + 1, :n], lengths[i : i + 1])
+            alone = beam_search(m, mem, mem_len, prefix[i : i + 1], cfg)[0]
+            # invariant: waveform padding and batching change neither the n-best nor greedy
+            assert [seq for seq, _ in alone] == [seq for seq, _ in batch[i]]
+            assert [s for _, s in alone] == pytest.approx([s for _, s in batch[i]], abs=1e-4)
+            assert greedy_search(m, mem, mem_len, prefix[i : i + 1], cfg)[0] == greedy[i]
+    assert len({len(h[0][0]) for h in batch}) > 1  # the max lengths differ per utterance
 
 
 def test_max_length_is_a_times_frames_plus_b_capped_by_positions(model):

@@ -8,10 +8,10 @@ per utterance, in the order of the batch:
     prefix (Tensor): (batch, P) long, P >= 1: the decoder input before the first generated
         token, e.g. ``</s> <lang>`` (the start token and the forced target-language tag).
 
-| method              | hypotheses per utterance          | result                          |
-|---------------------|-----------------------------------|---------------------------------|
-| :func:`greedy_search` | 1 (argmax)                      | token ids                       |
-| :func:`beam_search`   | ``beam``, batched with the cache | ``nbest`` (token ids, score)    |
+| method                | hypotheses per utterance          | result                       |
+|-----------------------|-----------------------------------|------------------------------|
+| :func:`greedy_search` | 1 (argmax)                        | token ids                    |
+| :func:`beam_search`   | ``beam``, batched with the cache  | ``nbest`` (token ids, score) |
 
 Results are the tokens after the prefix, without ``eos``. A hypothesis of ``n`` tokens ends
 with ``eos`` at step ``n``; ``eos`` is not allowed before step ``min_len`` and is forced at
@@ -19,6 +19,10 @@ step ``max_len = min(int(max_len_a * memory_length + max_len_b), max_target_posi
 (the forced ``eos`` wins over ``min_len``); ``pad`` is never generated. A finished hypothesis
 scores ``sum log p / (n + 1) ** len_penalty``: its ``n`` tokens and ``eos``, not the prefix
 (fairseq's ``SequenceGenerator`` normalisation).
+
+Cost: one ``decode_step`` per step for all live rows (``batch x beam`` for the beam search),
+each running only the newest token against the key/value cache; utterances that finish leave
+the batch. Per step the search syncs with the device a few times (small tensors only).
 
 ``model`` is an ``StModel`` or anything with its ``cfg`` (``pad_id``, ``eos_id``,
 ``max_target_positions``) and ``decode_step``; the cache is reordered with
@@ -91,13 +95,12 @@ def _allowed(lprobs: Tensor, step: int, max_lens: Tensor, cfg: SearchConfig, mod
     before ``min_len``, all but eos where ``step`` reached the row's ``max_lens`` (N,)."""
     pad, eos = model.cfg.pad_id, model.cfg.eos_id
     eos_lp = lprobs[:, eos].clone()
-    lprobs = lprobs.clone()
-    lprobs[:, pad] = -math.inf
-    if step < cfg.min_len:
-        lprobs[:, eos] = -math.inf
     at_max = max_lens <= step
-    lprobs = lprobs.masked_fill(at_max[:, None], -math.inf)
-    lprobs[:, eos] = torch.where(at_max, eos_lp, lprobs[:, eos])
+    lprobs = lprobs.masked_fill(at_max[:, None], -math.inf)  # one copy of (N, V)
+    lprobs[:, pad] = -math.inf
+    if step < cfg.min_len:  # the forced eos wins over min_len
+        eos_lp = eos_lp.masked_fill(~at_max, -math.inf)
+    lprobs[:, eos] = eos_lp
     return lprobs
 
 
