@@ -5,6 +5,8 @@ steps; each file below is made by one of them:
 
     file                        made by
     tokenizer/                  local/prepare_lang.py (stage 2): sentencepiece models, tokens.txt
+    target_tokenizer/           local/prepare_st.py (ST stage 2): the target sentencepiece model
+                                with language tags (xlsr.data.translation)
     text_norm.json              local/prepare_lang.py (stage 2): the text normaliser
     tokens.txt, words.txt,      local/prepare_lang.py (stage 2): token / word tables, lexicon
     lexicon.txt, lexicon_disambig.txt
@@ -41,6 +43,10 @@ DEFAULT_ORDERS = (3, 4)
 _PREPARE = "local/prepare_lang.py (run.sh stage 2; local/prepare_lang_hf.py for an HF model)"
 _LM = "local/train_lm.py --orders (run.sh stage 2, --lm-orders)"
 _GRAPHS = "local/compile_graphs.py (run.sh stage 3, needs k2)"
+_TARGET = (
+    "local/prepare_st.py (egs/numbers/ST run.sh stage 2; "
+    "xlsr.data.translation.train_target_tokenizer)"
+)
 #: What makes each file, by name or name pattern (matched on the name in the lang dir).
 MAKERS = {
     "lang.json": "local/prepare_lang_hf.py",
@@ -49,6 +55,8 @@ MAKERS = {
     "HLG.pt": _GRAPHS,
     "HLG.fst": _GRAPHS,
     "labels.txt": "xlsr.tasks.classification.write_labels (the lid / sid label dictionary)",
+    "target_tokenizer/target_tokenizer.json": _TARGET,
+    "target_tokenizer/target.model": _TARGET,
 }
 
 
@@ -96,6 +104,11 @@ class LangDir:
     def tokenizer_dir(self) -> Path:
         """sentencepiece model(s), ``tokenizer.json`` and the model's ``tokens.txt``."""
         return self.path / "tokenizer"
+
+    @property
+    def target_tokenizer_dir(self) -> Path:
+        """The speech translation target tokenizer (``xlsr.data.translation``)."""
+        return self.path / "target_tokenizer"
 
     @property
     def tokenizer_tokens(self) -> Path:

@@ -1,0 +1,248 @@
+"""The st task through the generic entry points: ST pair cuts, the target tokenizer in the
+lang dir, training (with the auxiliary CTC on the source transcript), decoding with the
+forced target-language prefix and the translation result files."""
+
+import json
+
+import pytest
+import torch
+import yaml
+from lhotse import CutSet
+
+from xlsr.bin import decode as decode_bin
+from xlsr.bin import train as train_bin
+from xlsr.data.text_norm import TextNormalizer
+from xlsr.data.tokenizer import TokenizerConfig, train_tokenizer
+from xlsr.data.translation import (
+    EOS_ID,
+    PAD_ID,
+    TargetTokenizer,
+    TargetTokenizerConfig,
+    st_pairs,
+    target_texts,
+    train_target_tokenizer,
+)
+from xlsr.decode.st_search import SearchConfig
+from xlsr.tasks import get_task
+from xlsr.tasks.decode_plan import DecodePlan
+from xlsr.tasks.st import TargetLangConfig, collate_targets
+from xlsr.testing.corpus import make_tiny_cutset
+from xlsr.testing.train import tiny_train_args
+
+pytestmark = pytest.mark.filterwarnings("ignore:You are using DynamicBucketingSampler")
+
+#: make_tiny_cutset's four texts per language (the English one is custom['translation'])
+WORDS = {
+    "en": ["one two", "three", "four five six", "seven"],
+    "de": ["eins zwei", "drei", "vier fünf sechs", "sieben"],
+    "fr": ["un deux", "trois", "quatre cinq six", "sept"],
+}
+#: a decoder as small as st_tiny's, with the auxiliary CTC on
+ST_YAML = {
+    "st": {
+        "decoder_embed_dim": 32,
+        "decoder_layers": 1,
+        "decoder_attention_heads": 2,
+        "decoder_ffn_embed_dim": 64,
+        "max_target_positions": 64,
+        "adaptor_layers": 1,
+        "encoder_proj": True,
+        "ctc_weight": 0.3,
+    }
+}
+
+
+def _with_translations(cuts: CutSet) -> CutSet:
+    """English cuts get ``custom['translations']`` (en -> de, fr), as the numbers corpus."""
+
+    def add(sup):
+        if sup.language == "en":
+            k = WORDS["en"].index(sup.text)
+            sup.custom["translations"] = {x: WORDS[x][k] for x in WORDS}
+        return sup
+
+    return CutSet.from_cuts(c.map_supervisions(add) for c in cuts)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """ST pairs of 6 utterances (de en fr de en fr) in both directions: 4 x-en + 4 en-x."""
+    root = tmp_path_factory.mktemp("st")
+    cuts = _with_translations(make_tiny_cutset(root / "audio", n=6, durations=[1.0] * 6))
+    pairs = st_pairs(cuts, "all")
+    pairs.to_file(root / "pairs.jsonl.gz")
+    lang = root / "lang"
+    TextNormalizer().save(lang)
+    train_tokenizer({x: WORDS[x] for x in WORDS}, lang / "tokenizer", TokenizerConfig("char"))
+    cfg = TargetTokenizerConfig(vocab_size=60)
+    train_target_tokenizer(target_texts(pairs), lang / "target_tokenizer", cfg)
+    (root / "st.yaml").write_text(yaml.safe_dump(ST_YAML))
+    return root, pairs
+
+
+def test_targets_collate_into_padded_model_targets(data):
+    # Invariant: a batch's targets are the per-cut ids right-padded with pad id 1, the
+    # decoder input the target shifted right with eos first; the source CTC ids with their
+    # lengths; the lang dir fixes both vocabulary sizes.
+    root, pairs = data
+    task = get_task("st")
+    targets = task.targets(root / "lang")
+    cuts = [pairs["utt-0001_de"], pairs["utt-0000_en"]]  # "drei" (from "three"), "one two"
+    per_cut = [targets(c) for c in cuts]
+    batch = collate_targets(per_cut)
+    n = max(len(t["targets"]) for t in per_cut)
+    assert batch.target.shape == batch.prev_output_tokens.shape == (2, n)
+    for row, prev, t in zip(batch.target, batch.prev_output_tokens, per_cut):
+        k = len(t["targets"])
+        assert row[:k].tolist() == t["targets"] and (row[k:] == PAD_ID).all()
+        assert prev[0] == EOS_ID and prev[1:k].tolist() == t["targets"][:-1]
+    assert batch.source_lengths.tolist() == [len(t["source"]) for t in per_cut]
+    values = task.lang_values(targets)
+    assert values["vocab_size"] == targets.tokenizer.vocab_size
+    assert values["source_vocab_size"] == targets.source.tokenizer.vocab_size > 1
+    assert targets.tokenizer.decode(per_cut[0]["targets"]) == "drei"
+
+
+def test_st_trains_two_updates_with_the_auxiliary_ctc(data, tmp_path):
+    # Invariant: st trains through xlsr.bin.train with the vocabulary sizes from the lang
+    # dir, and config.yaml records both tokenizers' hashes.
+    root, _ = data
+    args = tiny_train_args(root / "lang", root / "pairs.jsonl.gz", tmp_path / "exp")
+    argv = ["--task", "st", *args, "--config", str(root / "st.yaml"), "--max-update", "2"]
+    assert train_bin.main(argv) == 0
+    run = yaml.safe_load((tmp_path / "exp" / "config.yaml").read_text())
+    assert run["task"] == "st" and run["st"]["ctc_weight"] == 0.3
+    assert run["st"]["vocab_size"] == get_task("st").targets(root / "lang").tokenizer.vocab_size
+    assert run["target_tokens_hash"] and run["tokens_hash"]
+    state = torch.load(tmp_path / "exp" / "checkpoint-2.pt", map_location="cpu", weights_only=False)
+    assert state["model"]["ctc_head.weight"].shape[0] == run["st"]["source_vocab_size"]
+
+
+@pytest.fixture(scope="module")
+def trained(data, tmp_path_factory):
+    root, _ = data
+    exp = tmp_path_factory.mktemp("st_exp") / "exp"
+    args = tiny_train_args(root / "lang", root / "pairs.jsonl.gz", exp)
+    argv = ["--task", "st", *args, "--config", str(root / "st.yaml"), "--max-update", "2"]
+    assert train_bin.main(argv) == 0
+    return exp
+
+
+def _rows(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_st_decodes_every_pair_in_its_own_target_language(data, trained):
+    # Invariant: greedy and beam search decode every utterance of the test set (3 target
+    # languages) with hyps rows carrying src_lang / tgt_lang, the reference the normalised
+    # target of that direction, and score files with BLEU, chrF, their signature and
+    # contract 6's accounting; the summary ranks by bleu_loss (100 - BLEU).
+    root, pairs = data
+    argv = ["--exp-dir", str(trained), "--lang-dir", str(root / "lang")]
+    argv += ["--cuts", str(root / "pairs.jsonl.gz"), "--test-set", "t"]
+    argv += ["--methods", "greedy_search,beam_search", "--beam", "2", "--max-len-b", "4"]
+    assert decode_bin.main(argv) == 0  # the task from config.yaml
+    expected = {c.id: (c.supervisions[0].language, c.supervisions[0].custom) for c in pairs}
+    for method in ("greedy_search", "beam_search"):
+        out = trained / "decode" / method
+        rows = _rows(out / "hyps-t.jsonl")
+        assert sorted(r["id"] for r in rows) == sorted(expected)
+        for r in rows:
+            src, custom = expected[r["id"]]
+            assert (r["src_lang"], r["tgt_lang"]) == (src, custom["tgt_lang"])
+            assert r["ref"] == custom["target"] and "skipped" not in r
+            assert len(r["hyp"].split()) <= 4  # --max-len-b 4 tokens
+        score = json.loads((out / "score-t.json").read_text())
+        assert {"bleu", "chrf", "signature", "bleu_loss"} <= set(score)
+        assert score["bleu_loss"] == pytest.approx(100.0 - score["bleu"])
+        assert score["utts"] == len(pairs) == 8 and score["skipped"]["count"] == 0
+        assert set(score["directions"]) == {"de-en", "fr-en", "en-de", "en-fr"}
+    summary = (trained / "decode" / "summary-t.txt").read_text()
+    assert "greedy_search" in summary and "beam_search" in summary
+
+
+def test_audio_without_a_target_language_needs_tgt_lang(data, trained, tmp_path):
+    # Invariant: cuts that name no target language are refused before the model is loaded
+    # unless --tgt-lang gives one, and with it are decoded into that language.
+    root, _ = data
+    plain = make_tiny_cutset(tmp_path / "audio", n=2, durations=[1.0] * 2)
+    plain.to_file(tmp_path / "plain.jsonl.gz")
+    argv = ["--exp-dir", str(trained), "--lang-dir", str(root / "lang")]
+    argv += ["--cuts", str(tmp_path / "plain.jsonl.gz"), "--test-set", "p", "--max-len-b", "3"]
+    with pytest.raises(SystemExit, match="--tgt-lang: 2 of 2 utterances name no target"):
+        decode_bin.main(argv)
+    with pytest.raises(SystemExit, match=r"target languages \['xx'\]"):
+        decode_bin.main([*argv, "--tgt-lang", "xx"])
+    assert decode_bin.main([*argv, "--tgt-lang", "de"]) == 0
+    rows = _rows(trained / "decode" / "greedy_search" / "hyps-p.jsonl")
+    assert [r["tgt_lang"] for r in rows] == ["de", "de"]
+
+
+class EchoTag:
+    """A decoder stand-in that, after ``</s> <tag>``, spells one word of the tag's language
+    and stops: the hypothesis shows which target language was forced."""
+
+    def __init__(self, tok: TargetTokenizer, words: dict) -> None:
+        self.cfg = type("Cfg", (), {"pad_id": PAD_ID, "eos_id": EOS_ID, "max_target_positions": 64})
+        self.vocab = tok.vocab_size
+        self.spelt = {tok.tag_id(x): tok.encode(w, x)[1:] for x, w in words.items()}  # + eos
+
+    def decode_step(self, memory, memory_lengths, tokens, cache=None):
+        step = tokens.shape[1] - 2
+        out = torch.full((tokens.shape[0], self.vocab), -20.0)
+        for i, tag in enumerate(tokens[:, 1].tolist()):
+            out[i, self.spelt[tag][min(step, len(self.spelt[tag]) - 1)]] = 0.0
+        return out.log_softmax(-1), {"length": tokens.shape[1], "layers": []}
+
+
+@pytest.mark.parametrize("method", ["greedy_search", "beam_search"])
+def test_each_utterance_gets_the_hypothesis_of_its_own_target_language(data, tmp_path, method):
+    # Invariant: in a batch that mixes target languages, every utterance is decoded with the
+    # prefix </s> <its tgt_lang tag> and its hyps row is that hypothesis, with src_lang /
+    # tgt_lang; a batch of one target language is decoded once (no _by_lang).
+    root, pairs = data
+    task = get_task("st")
+    refs = task.reference(root / "lang")
+    cuts = [pairs[i] for i in ("utt-0000_en", "utt-0001_de", "utt-0001_fr", "utt-0004_fr")]
+    utts = {c.id: {"id": c.id, "ref": refs(c), "lang": c.supervisions[0].language} for c in cuts}
+    options = {
+        SearchConfig: SearchConfig(beam=2, max_len_b=6),
+        TargetLangConfig: TargetLangConfig(),
+    }
+    DecodePlan(task, [method], options=options).check(utts)
+    words = {"en": "seven", "de": "drei", "fr": "trois"}  # target texts of the pairs
+    model = EchoTag(TargetTokenizer(root / "lang" / "target_tokenizer"), words)
+    ctx = task.prepare(model, root / "lang", [method], options)
+    assert ctx["languages"] == ["de", "en", "fr"]
+    plan = DecodePlan(task, [method], ctx, options)
+    memory, lengths = torch.randn(4, 5, 8), torch.tensor([5, 4, 5, 3])
+    hyps, fields = plan.decode_batch(memory, lengths)[method], plan.fields(memory, lengths)[method]
+    items = [dict(utts[c.id], hyp=h, **f) for c, h, f in zip(cuts, hyps, fields)]
+    plan.score(method, tmp_path, "t", items, skipped_rule="deleted")
+    rows = {r["id"]: r for r in _rows(tmp_path / "hyps-t.jsonl")}
+    tgt = {"utt-0000_en": "en", "utt-0001_de": "de", "utt-0001_fr": "fr", "utt-0004_fr": "fr"}
+    assert {i: r["hyp"] for i, r in rows.items()} == {i: words[x] for i, x in tgt.items()}
+    assert {i: r["tgt_lang"] for i, r in rows.items()} == tgt
+    assert rows["utt-0000_en"]["src_lang"] == "de" and rows["utt-0001_fr"]["src_lang"] == "en"
+    refs = task.reference(root / "lang")  # a test set of one direction: en -> fr
+    one = {c.id: dict(utts[c.id], ref=refs(c)) for c in cuts[2:]}
+    DecodePlan(task, [method], options=options).check(one)
+    ctx = task.prepare(model, root / "lang", [method], options)
+    plan = DecodePlan(task, [method], ctx, options)
+    assert ctx["languages"] == ["fr"] and plan.decode_batch(memory[:2], lengths[:2]) == {
+        method: ["trois", "trois"]
+    }
+    assert plan.fields(memory[:2], lengths[:2]) == {method: [{}, {}]}
+
+
+def test_a_lang_dir_without_the_models_target_tokenizer_is_refused(data, trained, tmp_path):
+    # Invariant: decoding refuses, before any work, a lang dir without a target tokenizer
+    # (naming the file and its maker) and one whose target tokenizer is not the model's.
+    root, pairs = data
+    argv = ["--exp-dir", str(trained), "--cuts", str(root / "pairs.jsonl.gz")]
+    with pytest.raises(SystemExit, match=r"no target_tokenizer/.* local/prepare_st.py"):
+        decode_bin.main([*argv, "--lang-dir", str(tmp_path)])
+    cfg = TargetTokenizerConfig(vocab_size=50)
+    train_target_tokenizer(target_texts(pairs), tmp_path / "target_tokenizer", cfg)
+    with pytest.raises(SystemExit, match="is not the target tokenizer of the model"):
+        decode_bin.main([*argv, "--lang-dir", str(tmp_path)])

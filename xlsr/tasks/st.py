@@ -1,0 +1,322 @@
+"""Speech translation (``st``): XLS-R + adaptor + mBART decoder (:mod:`xlsr.models.st`),
+trained on ST pair cuts (:func:`xlsr.data.translation.st_pairs`) and scored by BLEU / chrF.
+
+The lang dir holds the target tokenizer in ``target_tokenizer/`` (with language tags,
+:func:`xlsr.data.translation.train_target_tokenizer`) and, for the auxiliary CTC loss on the
+source transcript (``--st-ctc-weight``), the ASR tokenizer in ``tokenizer/``.
+
+    method          options                         writes in EXP_DIR/decode/<method>/
+    greedy_search   SearchConfig, TargetLangConfig  hyps (src_lang, tgt_lang), score (bleu,
+    beam_search     SearchConfig, TargetLangConfig  chrf, signature, bleu_loss), report
+
+The decoder starts from ``</s> <lang tag>``: the target language is forced (mBART-50, HF
+``forced_bos_token_id``). Each cut of the test set says its target language (supervision
+custom ``tgt_lang`` of an ST pair cut); audio without one is decoded into ``--tgt-lang``.
+The generic runner hands methods the decoder memory of a batch but not its cut ids, so a
+batch is decoded into every target language of the test set and the scorer keeps each
+utterance's own (``_by_lang``): a test set with one target language (the recipe's, one
+set per direction) costs one search per utterance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional
+
+import torch
+
+from xlsr.decode.st_search import SearchConfig
+from xlsr.models.st import StConfig, StModel
+from xlsr.models.st import StTargets as ModelTargets
+from xlsr.tasks.base import Method, Pathlike, Task, batch_loss, register
+
+
+@dataclass
+class TargetLangConfig:
+    tgt_lang: str = ""  # target language of cuts that name none (audio files; e.g. "en")
+
+
+def target_tokenizer_dir(lang_dir: Pathlike) -> Path:
+    from xlsr.graph.lang_dir import LangDir
+
+    return LangDir(lang_dir).target_tokenizer_dir
+
+
+def source_tokenizer_dir(lang_dir: Pathlike) -> Optional[Path]:
+    """The ASR tokenizer of the lang dir (auxiliary CTC), None where there is none."""
+    from xlsr.graph.lang_dir import LangDir
+
+    lang = LangDir(lang_dir)
+    return lang.tokenizer_dir if lang.tokenizer_tokens.is_file() else None
+
+
+def _pad(rows: List[List[int]], value: int) -> torch.Tensor:
+    out = torch.full((len(rows), max(len(r) for r in rows)), value, dtype=torch.int64)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = torch.tensor(r, dtype=torch.int64)
+    return out
+
+
+def collate_targets(items: List[Mapping[str, List[int]]], pad_id: int = 1) -> ModelTargets:
+    """Per-cut ``{"targets", "decoder_input"[, "source"]}`` (:class:`xlsr.data.translation.
+    StTargets`) -> the model's padded targets (B, U); ``source`` (B, S) padded with 0 and
+    its lengths where every cut has one."""
+    if not items:
+        raise ValueError("collate_targets: no targets")
+    prev = _pad([list(t["decoder_input"]) for t in items], pad_id)
+    target = _pad([list(t["targets"]) for t in items], pad_id)
+    if prev.shape != target.shape:
+        raise ValueError(f"decoder input {tuple(prev.shape)} for targets {tuple(target.shape)}")
+    if not all("source" in t for t in items):
+        return ModelTargets(prev, target)
+    sources = [list(t["source"]) for t in items]
+    lengths = torch.tensor([len(s) for s in sources], dtype=torch.int64)
+    return ModelTargets(prev, target, _pad([s or [0] for s in sources], 0), lengths)
+
+
+def _to(targets: ModelTargets, device) -> ModelTargets:
+    return ModelTargets(*(None if t is None else t.to(device) for t in targets))
+
+
+class References:
+    """``cut -> normalised target text`` for scoring; records each cut's target language
+    (``tgt_langs``: cut id -> language) for the decoding methods. A cut without an ST
+    target (not an :func:`st_pairs` cut) has reference "" and no target language."""
+
+    def __init__(self, tokenizer) -> None:
+        self.tokenizer = tokenizer
+        self.tgt_langs: Dict[str, str] = {}
+        self.untagged = 0  # utterances of the test set without a target language (check)
+
+    def __call__(self, cut) -> str:
+        from xlsr.data.translation import target_of
+
+        try:
+            tgt_lang, text = target_of(cut)
+        except ValueError:
+            return ""
+        self.tgt_langs[cut.id] = tgt_lang
+        return self.tokenizer.normalize(text)
+
+
+class StTask(Task):
+    """Speech translation (see the module docstring)."""
+
+    name = "st"
+    section = "st"
+    config_cls = StConfig
+    model_cls = StModel
+    # the fields of StConfig that shape parameters (a resumed run must keep them)
+    arch_fields = (
+        "vocab_size",
+        "decoder_embed_dim",
+        "decoder_layers",
+        "decoder_attention_heads",
+        "decoder_ffn_embed_dim",
+        "max_target_positions",
+        "adaptor_layers",
+        "adaptor_kernel",
+        "adaptor_stride",
+        "encoder_proj",
+        "encoder_proj_layer_norm",
+        "source_vocab_size",
+    )
+    require_text = True
+    metric = "bleu_loss"  # 100 - BLEU: summaries rank lower-is-better
+    methods: Dict[str, Method] = {}  # METHODS, below
+    default_methods = ("greedy_search",)
+
+    def __init__(self) -> None:
+        self._references: Optional[References] = None
+
+    def targets(self, lang_dir: Pathlike):
+        from xlsr.data.translation import StTargets
+
+        return StTargets(target_tokenizer_dir(lang_dir), source_tokenizer_dir(lang_dir))
+
+    def lang_values(self, targets) -> Dict[str, Any]:
+        source = targets.source.tokenizer.vocab_size if targets.source is not None else 0
+        return {"vocab_size": targets.tokenizer.vocab_size, "source_vocab_size": source}
+
+    def run_facts(self, targets) -> Dict[str, Any]:
+        """``target_tokens_hash``: of the target sentencepiece model; ``tokens_hash``: of the
+        ASR token table (None without one)."""
+        from xlsr.data.translation import MODEL_FILE
+        from xlsr.utils.fingerprint import short_hash
+
+        source = None
+        if targets.source is not None:
+            source = short_hash(targets.source.tokenizer.directory / "tokens.txt")
+        target = short_hash(targets.tokenizer.directory / MODEL_FILE)
+        return {"target_tokens_hash": target, "tokens_hash": source}
+
+    def loss(self, model, batch):
+        """Summed label-smoothed CE (+ CTC): the per-cut target dicts padded with pad id 1; an
+        all-skipped batch runs on silence with a one-token target, times 0."""
+        core = model.module if hasattr(model, "module") else model
+        device = next(core.parameters()).device
+        sups = batch["supervisions"]
+        if len(sups["targets"]):
+            pad = core.cfg.pad_id
+            targets = _to(collate_targets(sups["targets"], pad), device)
+            batch = {**batch, "supervisions": {**sups, "targets": targets}}
+        eos = torch.tensor([[core.cfg.eos_id]], device=device)
+        none = torch.zeros(1, dtype=torch.int64, device=device)
+        empty = ModelTargets(eos, eos, none[None], none)  # CTC: an empty source
+        return batch_loss(model, batch, empty)
+
+    def lang_files(self, lang_dir: Pathlike, methods, external: bool = False):
+        from xlsr.data.translation import META_FILE, MODEL_FILE
+
+        tok = target_tokenizer_dir(lang_dir)
+        return {tok / META_FILE: "the target tokenizer", tok / MODEL_FILE: "the target tokenizer"}
+
+    def check_lang(self, lang_dir: Pathlike, cfg, run_config, source: str) -> None:
+        """Refuses a target tokenizer with another vocabulary size than the model's, or
+        (where the run recorded one) another ``target_tokens_hash``."""
+        from xlsr.data.translation import MODEL_FILE, TargetTokenizer
+        from xlsr.utils.fingerprint import short_hash
+
+        try:
+            tok = TargetTokenizer(target_tokenizer_dir(lang_dir))
+        except (FileNotFoundError, OSError, ValueError) as e:
+            raise SystemExit(f"--lang-dir {lang_dir}: {e}") from e
+        was = run_config.get("target_tokens_hash")
+        now = short_hash(tok.directory / MODEL_FILE)
+        if tok.vocab_size != cfg.vocab_size or (was and was != now):
+            raise SystemExit(
+                f"--lang-dir {lang_dir}: {tok.directory} ({tok.vocab_size} pieces, hash {now}) "
+                f"is not the target tokenizer of the model in {source} ({cfg.vocab_size} "
+                f"pieces, target_tokens_hash {was}); decode with the lang dir the model was "
+                "trained with"
+            )
+
+    def reference(self, lang_dir: Pathlike) -> References:
+        from xlsr.data.translation import TargetTokenizer
+
+        self._references = References(TargetTokenizer(target_tokenizer_dir(lang_dir)))
+        return self._references
+
+    def prepare(self, model, lang_dir: Pathlike, methods, options):
+        """The target tokenizer and each cut's target language (from :meth:`reference`)."""
+        from xlsr.data.translation import TargetTokenizer
+
+        refs = self._references
+        tgt_langs = dict(refs.tgt_langs) if refs is not None else {}
+        default = options[TargetLangConfig].tgt_lang
+        untagged = refs is None or refs.untagged > 0
+        languages = sorted(set(tgt_langs.values()) | ({default} if default and untagged else set()))
+        tokenizer = TargetTokenizer(target_tokenizer_dir(lang_dir))
+        return {
+            "model": model,
+            "tokenizer": tokenizer,
+            "tgt_langs": tgt_langs,
+            "tgt_lang": default,
+            "languages": languages,
+        }
+
+
+# ------------------------------------------------------------------------------ methods
+
+
+def _check(utts: Mapping[str, dict], options) -> None:
+    """Every utterance has a target language the target tokenizer knows: its own (an
+    st_pairs cut) or ``--tgt-lang``; SystemExit naming the option otherwise."""
+    refs, default = ST._references, options[TargetLangConfig].tgt_lang
+    if refs is None:
+        return
+    untagged = [u for u in utts if u not in refs.tgt_langs]
+    refs.untagged = len(untagged)
+    if untagged and not default:
+        raise SystemExit(
+            f"--tgt-lang: {len(untagged)} of {len(utts)} utterances name no target language "
+            f"(first {untagged[:3]}; st_pairs cuts carry supervision custom tgt_lang); give "
+            f"--tgt-lang, one of {refs.tokenizer.languages}"
+        )
+    unknown = sorted(set(refs.tgt_langs.values()) | ({default} if default else set()))
+    unknown = [x for x in unknown if x not in refs.tokenizer.languages]
+    if unknown:
+        raise SystemExit(
+            f"target languages {unknown} (--cuts / --tgt-lang) have no tag in "
+            f"{refs.tokenizer.directory}; known: {refs.tokenizer.languages}"
+        )
+
+
+def _translate(ctx, memory, lengths, options, method: str) -> Dict[str, List[str]]:
+    """{target language: [hypothesis per utterance]} of a batch in every language of the
+    test set (cached per batch: the runner asks for hyps and fields separately)."""
+    from xlsr.data.translation import EOS_ID
+    from xlsr.decode import st_search
+
+    cached = ctx.get("_batch") or {}
+    if cached.get("memory") is not memory:
+        cached = ctx["_batch"] = {"memory": memory}
+    if method in cached:
+        return cached[method]
+    tok, cfg, out = ctx["tokenizer"], options[SearchConfig], {}
+    for lang in ctx["languages"]:
+        prefix = torch.tensor([[EOS_ID, tok.tag_id(lang)]], device=memory.device)
+        prefix = prefix.expand(memory.shape[0], 2)
+        if method == "greedy_search":
+            seqs = st_search.greedy_search(ctx["model"], memory, lengths, prefix, cfg)
+        else:
+            seqs = [
+                nbest[0][0]
+                for nbest in st_search.beam_search(ctx["model"], memory, lengths, prefix, cfg)
+            ]
+        out[lang] = [tok.decode(s) for s in seqs]
+    cached[method] = out
+    return out
+
+
+def _runner(method: str):
+    def run(ctx, memory, lengths, options) -> Dict[str, List[str]]:
+        by_lang = _translate(ctx, memory, lengths, options, method)
+        return {method: by_lang[ctx["languages"][0]]}
+
+    def fields(ctx, memory, lengths, options) -> Dict[str, List[dict]]:
+        """``_by_lang`` (scorer only): each utterance in every language, where several."""
+        by_lang = _translate(ctx, memory, lengths, options, method)
+        if len(by_lang) == 1:
+            return {method: [{} for _ in range(memory.shape[0])]}
+        rows = [dict(zip(by_lang, hyps)) for hyps in zip(*by_lang.values())]
+        return {method: [{"_by_lang": r} for r in rows]}
+
+    return run, fields
+
+
+def _score(ctx, out_dir, test_set: str, items, options, **kwargs) -> dict:
+    """Translation result files: each item's hypothesis in its own target language, with
+    ``src_lang`` (the supervision's language) and ``tgt_lang``."""
+    from xlsr.scoring.translation import write_translation_results
+
+    rows = []
+    for item in items:
+        row, by_lang = dict(item), item.get("_by_lang")
+        row.pop("_by_lang", None)
+        row["tgt_lang"] = ctx["tgt_langs"].get(row["id"], ctx["tgt_lang"])
+        row["src_lang"] = row.get("lang")
+        if by_lang is not None and "skipped" not in row:
+            row["hyp"] = by_lang[row["tgt_lang"]]
+        rows.append(row)
+    return write_translation_results(
+        out_dir,
+        test_set,
+        rows,
+        kwargs.get("skipped_rule", "deleted"),
+        kwargs.get("info"),
+        extra_fields=kwargs.get("extra_fields", ()),
+    )
+
+
+def _method(name: str) -> Method:
+    run, fields = _runner(name)
+    configs = (SearchConfig, TargetLangConfig)
+    return Method(run, configs, fields=fields, score=_score, metric="bleu_loss", check=_check)
+
+
+StTask.methods = {name: _method(name) for name in ("greedy_search", "beam_search")}
+ST = StTask()
+
+register(ST)
