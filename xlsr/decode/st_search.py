@@ -90,18 +90,20 @@ def max_lengths(model, memory_lengths: Tensor, prefix_len: int, cfg: SearchConfi
     return [min(int(cfg.max_len_a * n + cfg.max_len_b), cap) for n in lengths]
 
 
-def _allowed(lprobs: Tensor, step: int, max_lens: Tensor, cfg: SearchConfig, model) -> Tensor:
-    """``lprobs`` (N, V) of step ``step`` with the forbidden tokens at -inf: pad always, eos
-    before ``min_len``, all but eos where ``step`` reached the row's ``max_lens`` (N,)."""
+def _mask_(scores: Tensor, step: int, max_lens: Tensor, cfg: SearchConfig, model) -> Tensor:
+    """Sets the forbidden tokens of ``scores`` (N, V) at step ``step`` to -inf, in place: pad
+    always, eos before ``min_len``, all but eos where ``step`` reached the row's ``max_lens``
+    (N,) (the forced eos wins over ``min_len``). Returns ``scores``."""
     pad, eos = model.cfg.pad_id, model.cfg.eos_id
-    eos_lp = lprobs[:, eos].clone()
     at_max = max_lens <= step
-    lprobs = lprobs.masked_fill(at_max[:, None], -math.inf)  # one copy of (N, V)
-    lprobs[:, pad] = -math.inf
-    if step < cfg.min_len:  # the forced eos wins over min_len
-        eos_lp = eos_lp.masked_fill(~at_max, -math.inf)
-    lprobs[:, eos] = eos_lp
-    return lprobs
+    scores[:, pad] = -math.inf
+    if step < cfg.min_len:
+        scores[:, eos] = scores[:, eos].masked_fill(~at_max, -math.inf)
+    if bool(at_max.any()):
+        eos_scores = scores[:, eos].clone()
+        scores.masked_fill_(at_max[:, None], -math.inf)
+        scores[:, eos] = eos_scores
+    return scores
 
 
 def greedy_search(
@@ -120,7 +122,7 @@ def greedy_search(
     tokens, cache = prefix.to(device=device, dtype=torch.long), None
     for step in range(int(max_lens.max()) + 1 if alive else 0):
         lprobs, cache = model.decode_step(memory, memory_lengths, tokens, cache)
-        best = _allowed(lprobs, step, max_lens, cfg, model).argmax(dim=-1)
+        best = _mask_(lprobs.clone(), step, max_lens, cfg, model).argmax(dim=-1)
         keep = []
         for i, token in enumerate(best.tolist()):
             if token != eos:
@@ -195,9 +197,9 @@ def _step(beams: _Beams, model, step: int, cfg: SearchConfig, finished, prefix_l
     lprobs, beams.cache = model.decode_step(
         beams.memory, beams.memory_lengths, beams.tokens, beams.cache
     )
-    lprobs = _allowed(lprobs, step, beams.max_lens, cfg, model)
-    v = lprobs.shape[1]
-    cand = (beams.scores.reshape(-1, 1) + lprobs).reshape(n, k * v)
+    cand = _mask_(beams.scores.reshape(-1, 1) + lprobs, step, beams.max_lens, cfg, model)
+    v = cand.shape[1]
+    cand = cand.reshape(n, k * v)
     top, idx = cand.topk(min(2 * k, k * v), dim=1)  # at most k of them are eos
     origin, token = torch.div(idx, v, rounding_mode="floor"), idx % v
     is_eos, finite = token == model.cfg.eos_id, torch.isfinite(top)
