@@ -6,7 +6,8 @@ other than ours (bos 0, pad 1, eos 2, start = eos) and layouts we cannot express
 with a CheckpointError naming them; and (modern lane) for a random tiny
 ``SpeechEncoderDecoderModel`` saved by transformers, our decoder logits on single utterances
 of two lengths equal ``model(input_values, decoder_input_ids=...)``'s, relative error < 1e-4,
-with and without the adapter's projection.
+with and without the adapter's projection; and our greedy search with the prefix ``</s> <tag>``
+gives ``generate(num_beams=1, forced_bos_token_id=tag)``'s tokens after the tag.
 """
 
 import json
@@ -161,10 +162,13 @@ def hf_st_model(transformers, path, d):
     cfg.decoder_start_token_id, cfg.pad_token_id, cfg.eos_token_id, cfg.bos_token_id = 2, 1, 2, 0
     torch.manual_seed(0)
     hf = transformers.SpeechEncoderDecoderModel(cfg)
-    with torch.no_grad():  # LayerNorm gains and biases random too
-        for p in hf.parameters():
+    with torch.no_grad():  # LayerNorm gains and biases random too; decoder layers strong
+        for name, p in hf.named_parameters():  # enough that the output is not the input token
             if p.dim() == 1:
                 p.add_(0.3 * torch.randn_like(p))
+            elif name.startswith("decoder.model.decoder.layers."):
+                p.normal_(0.0, 0.3)
+        hf.decoder.model.decoder.embed_tokens.weight[2] *= 4.0  # eos likelier: some stop early
     hf.eval().save_pretrained(path)
     transformers.Wav2Vec2FeatureExtractor(do_normalize=True).save_pretrained(path)
     return hf
@@ -187,3 +191,38 @@ def test_decoder_logits_equal_transformers(tmp_path, d):
         errors.append(rel_err(logits(model, wav, n, tokens(n)), expected))
     print(f"max relative error {max(errors):.2e} (d={d})")
     assert max(errors) < 1e-4
+
+
+@pytest.mark.parametrize("d", [32, 48])
+def test_greedy_search_equals_transformers_generate(tmp_path, d):
+    # HF starts with decoder_start (eos), forces the tag after it and eos at max_length - 1:
+    # our prefix </s> <tag>, max_len_b = max_new_tokens - 2, no min length, pad suppressed
+    transformers = pytest.importorskip("transformers", reason="transformers: modern lane only")
+    from xlsr.decode.st_search import SearchConfig, greedy_search
+
+    hf = hf_st_model(transformers, tmp_path / "hf", d)
+    model, info = load_hf_st(tmp_path / "hf")
+    g = torch.Generator().manual_seed(7)
+    wav = 0.1 * torch.randn(max(LENGTHS), generator=g) + 0.02
+    extractor = transformers.Wav2Vec2FeatureExtractor(do_normalize=True)
+    new_tokens, cfg = 12, SearchConfig(beam=1, max_len_b=10, min_len=0)
+    for n in LENGTHS:
+        for tag in (5, 17, 33):
+            values = extractor(wav[:n].numpy(), sampling_rate=16000, return_tensors="pt")
+            with torch.no_grad():
+                seq = hf.generate(
+                    values.input_values,
+                    num_beams=1,
+                    do_sample=False,
+                    max_new_tokens=new_tokens,
+                    forced_bos_token_id=tag,
+                    forced_eos_token_id=2,
+                    suppress_tokens=[1],
+                )[0].tolist()
+                memory, memory_lengths = model.encode_for_decoder(wav[None, :n], torch.tensor([n]))
+                prefix = torch.tensor([[info.decoder_start_token_id, tag]])
+                ours = greedy_search(model, memory, memory_lengths, prefix, cfg)[0]
+            assert seq[:2] == [2, tag]
+            theirs = seq[2:]
+            theirs = theirs[: theirs.index(2)] if 2 in theirs else theirs
+            assert ours == theirs, (n, tag, seq)
