@@ -226,3 +226,60 @@ def test_greedy_search_equals_transformers_generate(tmp_path, d):
             theirs = seq[2:]
             theirs = theirs[: theirs.index(2)] if 2 in theirs else theirs
             assert ours == theirs, (n, tag, seq)
+
+
+def test_beam_search_against_transformers_generate(tmp_path):
+    # The semantics differ in two documented ways (see xlsr.models.hf_st): HF divides by the
+    # generated length counting the forced tag, n + 2, where we (fairseq) divide by n + 1;
+    # HF's forced eos at max length scores log p = 0, ours the model's log p(eos). So: with
+    # length_penalty 0 and every hypothesis ending before max length the 4-best lists are
+    # equal; with length_penalty 1 a hypothesis in both lists has HF score * (n + 2) equal to
+    # ours * (n + 1) (the same summed log-probability).
+    transformers = pytest.importorskip("transformers", reason="transformers: modern lane only")
+    from xlsr.decode.st_search import SearchConfig, beam_search
+
+    hf = hf_st_model(transformers, tmp_path / "hf", 48)
+    model, _ = load_hf_st(tmp_path / "hf")
+    g = torch.Generator().manual_seed(7)
+    wav = 0.1 * torch.randn(max(LENGTHS), generator=g) + 0.02
+    extractor = transformers.Wav2Vec2FeatureExtractor(do_normalize=True)
+    max_len, equal_lists, common = 10, 0, 0
+    for lp in (0.0, 1.0):
+        cfg = SearchConfig(beam=4, nbest=4, len_penalty=lp, max_len_b=max_len, min_len=0)
+        for n in LENGTHS:
+            for tag in (5, 17, 33):
+                values = extractor(wav[:n].numpy(), sampling_rate=16000, return_tensors="pt")
+                with torch.no_grad():
+                    out = hf.generate(
+                        values.input_values,
+                        num_beams=4,
+                        num_return_sequences=4,
+                        length_penalty=lp,
+                        do_sample=False,
+                        max_new_tokens=max_len + 2,
+                        forced_bos_token_id=tag,
+                        forced_eos_token_id=2,
+                        suppress_tokens=[1],
+                        output_scores=True,
+                        return_dict_in_generate=True,
+                    )
+                    memory, lengths = model.encode_for_decoder(wav[None, :n], torch.tensor([n]))
+                    prefix = torch.tensor([[2, tag]])
+                    ours = beam_search(model, memory, lengths, prefix, cfg)[0]
+                theirs = []
+                for seq, score in zip(out.sequences.tolist(), out.sequences_scores.tolist()):
+                    assert seq[:2] == [2, tag]
+                    seq = seq[2:]
+                    theirs.append((seq[: seq.index(2)] if 2 in seq else seq, score))
+                short = all(len(t) < max_len for t, _ in ours + theirs)
+                if lp == 0.0 and short:
+                    equal_lists += 1
+                    assert [t for t, _ in ours] == [t for t, _ in theirs]
+                    torch.testing.assert_close([s for _, s in ours], [s for _, s in theirs])
+                for tokens_, score in theirs if lp == 1.0 else []:
+                    match = [s for t, s in ours if t == tokens_ and len(t) < max_len]
+                    if match:
+                        common += 1
+                        k = len(tokens_)
+                        assert abs(score * (k + 2) - match[0] * (k + 1)) < 1e-4
+    assert equal_lists >= 2 and common >= 2  # both checks ran

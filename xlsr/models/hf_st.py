@@ -37,6 +37,16 @@ starts with ``eos`` (``decoder_start_token_id == 2``) followed by the target lan
 vocabulary is the directory's tokenizer (``sentencepiece.bpe.model`` / ``tokenizer.json``
 ...), whose file names :class:`HfStInfo` lists; the tiny test directories have none.
 
+Search (``xlsr.decode.st_search`` with prefix ``</s> <tag>``) against HF ``generate`` with
+``forced_bos_token_id=tag``: greedy output is the same when ``max_len_b = max_new_tokens - 2``,
+``min_len=0`` and HF suppresses pad (``suppress_tokens=[1]``; we never generate pad). Beam
+search differs in its scores: HF divides the summed log-probability by the generated length
+counting the forced tag (``n + 2`` for ``n`` tokens and eos), fairseq and we by ``n + 1``; HF's
+forced eos at max length scores 0, ours the model's ``log p(eos)`` (fairseq); HF's stopping
+rule (``early_stopping=False``: a heuristic bound) is not fairseq's (``beam`` finished
+hypotheses). With ``length_penalty=0`` and hypotheses ending before max length the n-best
+lists agree.
+
 Inputs: HF expects the feature extractor's output (``do_normalize`` in
 ``preprocessor_config.json``, default True); our encoder records that flag and normalises raw
 waveforms inside (contract 1).
