@@ -246,3 +246,23 @@ def test_a_lang_dir_without_the_models_target_tokenizer_is_refused(data, trained
     train_target_tokenizer(target_texts(pairs), tmp_path / "target_tokenizer", cfg)
     with pytest.raises(SystemExit, match="is not the target tokenizer of the model"):
         decode_bin.main([*argv, "--lang-dir", str(tmp_path)])
+
+
+def test_an_export_carries_the_target_tokenizer_and_decodes_alike(data, trained, tmp_path):
+    # Invariant: the target tokenizer is kept next to the model and travels with an export,
+    # which then decodes without a lang dir to the hypotheses of the exp dir.
+    from xlsr.bin import export as export_bin
+
+    root, _ = data
+    tok = root / "lang" / "target_tokenizer"
+    for name in ("target_tokenizer.json", "target.model"):
+        assert (trained / "target_tokenizer" / name).read_bytes() == (tok / name).read_bytes()
+    out = tmp_path / "model"
+    assert export_bin.main(["--exp-dir", str(trained), "--out", str(out)]) == 0
+    argv = ["--cuts", str(root / "pairs.jsonl.gz"), "--test-set", "e", "--max-len-b", "3"]
+    assert decode_bin.main(["--model", str(out), *argv]) == 0
+    ours = ["--exp-dir", str(trained), "--lang-dir", str(root / "lang"), *argv]
+    assert decode_bin.main(ours) == 0
+    exported = _rows(out / "decode" / "greedy_search" / "hyps-e.jsonl")
+    assert exported == _rows(trained / "decode" / "greedy_search" / "hyps-e.jsonl")
+    assert len(exported) == 8

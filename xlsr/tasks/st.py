@@ -126,6 +126,9 @@ class StTask(Task):
     metric = "bleu_loss"  # 100 - BLEU: summaries rank lower-is-better
     methods: Dict[str, Method] = {}  # METHODS, below
     default_methods = ("greedy_search",)
+    # the target tokenizer travels with the model: copied into the exp dir by training and
+    # into exports (xlsr.data.translation's DIR_NAME / META_FILE / MODEL_FILE)
+    model_files = ("target_tokenizer/target_tokenizer.json", "target_tokenizer/target.model")
 
     def __init__(self) -> None:
         self._references: Optional[References] = None
