@@ -233,6 +233,14 @@ def test_each_utterance_gets_the_hypothesis_of_its_own_target_language(data, tmp
         method: ["trois", "trois"]
     }
     assert plan.fields(memory[:2], lengths[:2]) == {method: [{}, {}]}
+    # a context without a test set (load_decoder) decodes only into --tgt-lang
+    ctx = task.prepare(model, root / "lang", [method], options)
+    with pytest.raises(ValueError, match="no target language to decode into"):
+        DecodePlan(task, [method], ctx, options).decode_batch(memory, lengths)
+    options[TargetLangConfig] = TargetLangConfig("de")
+    ctx = task.prepare(model, root / "lang", [method], options)
+    plan = DecodePlan(task, [method], ctx, options)
+    assert plan.decode_batch(memory[:1], lengths[:1]) == {method: ["drei"]}
 
 
 def test_a_lang_dir_without_the_models_target_tokenizer_is_refused(data, trained, tmp_path):

@@ -202,10 +202,11 @@ class StTask(Task):
         return self._references
 
     def prepare(self, model, lang_dir: Pathlike, methods, options):
-        """The target tokenizer and each cut's target language (from :meth:`reference`)."""
+        """The target tokenizer and each cut's target language (from :meth:`reference` of
+        this test set; without one, e.g. ``load_decoder``, only ``--tgt-lang``)."""
         from xlsr.data.translation import TargetTokenizer
 
-        refs = self._references
+        refs, self._references = self._references, None  # one test set's, used once
         tgt_langs = dict(refs.tgt_langs) if refs is not None else {}
         default = options[TargetLangConfig].tgt_lang
         untagged = refs is None or refs.untagged > 0
@@ -258,6 +259,11 @@ def _translate(ctx, memory, lengths, options, method: str) -> Dict[str, List[str
     if method in cached:
         return cached[method]
     tok, cfg, out = ctx["tokenizer"], options[SearchConfig], {}
+    if not ctx["languages"]:
+        raise ValueError(
+            "st: no target language to decode into: decode st_pairs cuts (they name theirs) "
+            "or set tgt_lang (--tgt-lang)"
+        )
     for lang in ctx["languages"]:
         prefix = torch.tensor([[EOS_ID, tok.tag_id(lang)]], device=memory.device)
         prefix = prefix.expand(memory.shape[0], 2)
