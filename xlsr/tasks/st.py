@@ -15,7 +15,14 @@ custom ``tgt_lang`` of an ST pair cut); audio without one is decoded into ``--tg
 The generic runner hands methods the decoder memory of a batch but not its cut ids, so a
 batch is decoded into every target language of the test set and the scorer keeps each
 utterance's own (``_by_lang``): a test set with one target language (the recipe's, one
-set per direction) costs one search per utterance.
+set per direction) costs one search per utterance. ``beam_search`` writes the best of its
+n-best.
+
+The target tokenizer travels with the model (``model_files``: copied into the exp dir and
+into exports). ``arch_fields`` leave out ``ctc_weight``: resuming with CTC turned on or off
+fails when the checkpoint is read (the CTC head's weights), not up front. External ST
+models (HF ``SpeechEncoderDecoderModel``, fairseq ``xm_transformer``) do not decode here
+yet: their vocabulary is not a :class:`xlsr.data.translation.TargetTokenizer`.
 """
 
 from __future__ import annotations
