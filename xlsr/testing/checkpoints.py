@@ -570,3 +570,56 @@ def write_hf_st_dir(model: StModel, path: Path, forced_bos_token_id: Optional[in
     )
     write_safetensors(hf_st_state_dict(model), path / "model.safetensors")
     return path
+
+
+def write_fairseq_st_checkpoint(model: StModel, path: Path) -> Path:
+    """Writes an ``StModel`` as a fairseq ``xm_transformer`` checkpoint (hydra-era ``cfg``):
+    ``encoder.w2v_encoder.w2v_model.*`` (wav2vec 2.0), ``encoder.w2v_encoder.proj``,
+    ``encoder.w2v_proj_ln``, ``encoder.adaptor.layers.N``, ``decoder.*`` (TransformerDecoder
+    with mBART's options) and the tied ``decoder.output_projection.weight``; the pretraining
+    config embedded in ``w2v_args``."""
+    cfg, enc = model.cfg, model.encoder
+    task = {"_name": "audio_pretraining", "normalize": enc.cfg.normalize_waveform}
+    model_cfg = {
+        **finetuned_model_config("xm_transformer"),
+        "w2v_args": {"model": fairseq_model_config(enc.cfg), "task": task},
+        "encoder_proj": cfg.encoder_proj,
+        "adaptor_n_layers": cfg.adaptor_layers,
+        "adaptor_kernel_size": cfg.adaptor_kernel,
+        "adaptor_stride": cfg.adaptor_stride,
+        "adaptor_layernorm": False,
+        "adaptor_proj": False,
+        "decoder_embed_dim": cfg.decoder_embed_dim,
+        "decoder_ffn_embed_dim": cfg.decoder_ffn_embed_dim,
+        "decoder_layers": cfg.decoder_layers,
+        "decoder_attention_heads": cfg.decoder_attention_heads,
+        "decoder_normalize_before": True,
+        "decoder_learned_pos": True,
+        "layernorm_embedding": True,
+        "no_scale_embedding": False,
+        "share_decoder_input_output_embed": True,
+        "max_target_positions": cfg.max_target_positions,
+        "activation_fn": "gelu",
+        "decoder_dropout": cfg.dropout,
+    }
+    state = {f"encoder.w2v_encoder.w2v_model.{k}": v for k, v in fairseq_state_dict(enc).items()}
+    projections = (
+        (model.encoder_proj, "encoder.w2v_encoder.proj"),
+        (model.encoder_proj_ln, "encoder.w2v_proj_ln"),
+    )
+    for ours, theirs in projections:
+        if ours is not None:
+            state[f"{theirs}.weight"], state[f"{theirs}.bias"] = ours.weight, ours.bias
+    for i, conv in enumerate(model.adaptor.layers if model.adaptor is not None else []):
+        state[f"encoder.adaptor.layers.{i}.weight"] = conv.weight
+        state[f"encoder.adaptor.layers.{i}.bias"] = conv.bias
+    for name, t in model.decoder.state_dict().items():
+        state[f"decoder.{name}"] = t
+    state["decoder.output_projection.weight"] = model.decoder.embed_tokens.weight
+    state = {k: v.detach().clone() for k, v in state.items()}
+    ckpt = {"args": None, "cfg": {"model": model_cfg, "task": {"_name": "speech_to_text"}}}
+    ckpt.update(model=state, optimizer_history=[], extra_state={}, last_optimizer_state=None)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(ckpt, path)
+    return path
