@@ -24,6 +24,12 @@ dictionary's (bos 0, pad 1, eos 2, as ours); the target dictionary (``dict.txt``
 mBART-50 ``spm`` files of the task's data) is not in the checkpoint. Without padding our
 adaptor equals fairseq's; for padded batches ours zeroes padded frames before every layer,
 fairseq once before the first (see :mod:`xlsr.models.adaptor`).
+
+Normalisation: the encoder normalises the waveform when the embedded pretraining task says
+``normalize`` (as for ``wav2vec_ctc``). fairseq's speech-to-text data side decides it with
+``standardize_audio`` in the data's ``config.yaml``, which the checkpoint does not hold; a
+model trained with another setting needs
+``fairseq_hf.apply_overrides(model.encoder, {"normalize_waveform": ...})``.
 """
 
 from __future__ import annotations
