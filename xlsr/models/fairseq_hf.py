@@ -144,6 +144,45 @@ def map_state_dict(
     return out
 
 
+def load_mapped_head(
+    model: torch.nn.Module,
+    mapped: Dict[str, Tensor],
+    path: PathLike,
+    tied: Dict[str, Tuple[Any, str]],
+    skip_prefix: str = "encoder.",
+) -> None:
+    """Loads a head whose checkpoint keys are already mapped to ours: every parameter and
+    buffer of ``model`` outside ``skip_prefix`` must be in ``mapped``, shaped as ours, and
+    nothing else.
+
+    Args:
+        model: the model, already built with the head's shapes.
+        mapped: our name -> the checkpoint's tensor.
+        path: the checkpoint (for messages).
+        tied: the checkpoint's name of an output weight that ours ties -> (its tensor or
+            None when absent, our name of the weight it must equal).
+
+    Raises:
+        CheckpointError: naming the missing, unexpected or misshapen tensors, or a tied
+            weight that differs.
+    """
+    ours = {k: v for k, v in model.state_dict().items() if not k.startswith(skip_prefix)}
+    missing, extra = sorted(set(ours) - set(mapped)), sorted(set(mapped) - set(ours))
+    if missing or extra:
+        raise CheckpointError(path, f"weights missing: {missing[:8]}; unexpected: {extra[:8]}")
+    for key, value in mapped.items():
+        if value.shape != ours[key].shape:
+            raise CheckpointError(
+                path, f"{key} has shape {tuple(value.shape)}, ours {tuple(ours[key].shape)}"
+            )
+    for name, (tensor, our_name) in tied.items():
+        if tensor is not None and not torch.equal(tensor, mapped[our_name]):
+            raise CheckpointError(
+                path, f"{name} differs from {our_name.split('.')[-2]}: ours is tied"
+            )
+    model.load_state_dict({k: v.float() for k, v in mapped.items()}, strict=False)
+
+
 def copy_head(
     model: torch.nn.Module, state: Dict[str, Tensor], key_map: Dict[str, str], path: PathLike
 ) -> None:

@@ -37,10 +37,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, Union
 
-import torch
 from torch import Tensor
 
-from xlsr.models.fairseq_hf import CheckpointError, fairseq_sections, load_fairseq
+from xlsr.models.fairseq_hf import (
+    CheckpointError,
+    fairseq_sections,
+    load_fairseq,
+    load_mapped_head,
+)
 from xlsr.models.st import FAIRSEQ_ST_KEYS, StConfig, StModel, map_state_dict
 
 Pathlike = Union[str, Path]
@@ -91,19 +95,9 @@ def st_config(path: Pathlike, cfg: Dict[str, Any], state: Dict[str, Tensor]) -> 
 def copy_st_head(path: Pathlike, model: StModel, state: Dict[str, Tensor]) -> None:
     """Loads projection, adaptor and decoder weights by FAIRSEQ_ST_KEYS, all of them."""
     mapped = map_state_dict(state, FAIRSEQ_ST_KEYS)
-    ours = {k: v for k, v in model.state_dict().items() if not k.startswith("encoder.")}
-    missing, extra = sorted(set(ours) - set(mapped)), sorted(set(mapped) - set(ours))
-    if missing or extra:
-        raise CheckpointError(path, f"weights missing: {missing[:8]}; unexpected: {extra[:8]}")
-    for key, value in mapped.items():
-        if value.shape != ours[key].shape:
-            raise CheckpointError(
-                path, f"{key} has shape {tuple(value.shape)}, ours {tuple(ours[key].shape)}"
-            )
     out = state.get("decoder.output_projection.weight")
-    if out is not None and not torch.equal(out, mapped["decoder.embed_tokens.weight"]):
-        raise CheckpointError(path, "output_projection differs from embed_tokens: ours is tied")
-    model.load_state_dict({k: v.float() for k, v in mapped.items()}, strict=False)
+    tied = {"output_projection": (out, "decoder.embed_tokens.weight")}
+    load_mapped_head(model, mapped, path, tied)
 
 
 def load_fairseq_st(path: Pathlike, ckpt: Dict[str, Any]) -> StModel:

@@ -59,7 +59,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
-import torch
 from torch import Tensor
 
 from xlsr.models.fairseq_hf import (
@@ -69,6 +68,7 @@ from xlsr.models.fairseq_hf import (
     LoadReport,
     build_encoder,
     hf_encoder_config,
+    load_mapped_head,
     map_state_dict,
     read_hf_weights,
 )
@@ -181,21 +181,8 @@ def st_config(path: Path, enc: Dict[str, Any], dec: Dict[str, Any]) -> StConfig:
 def copy_st_head(path: Path, model: StModel, state: Dict[str, Tensor]) -> None:
     """Loads projection, adaptor and decoder weights; every one must be there, shaped right."""
     mapped = map_head_keys(state, {**HF_ADAPTER_KEYS, **HF_BRIDGE_KEYS, **HF_ST_DECODER_KEYS})
-    ours = {k: v for k, v in model.state_dict().items() if not k.startswith("encoder.")}
-    missing = sorted(set(ours) - set(mapped))
-    extra = sorted(set(mapped) - set(ours))
-    if missing or extra:
-        raise CheckpointError(path, f"weights missing: {missing[:8]}; unexpected: {extra[:8]}")
-    for key, value in mapped.items():
-        if value.shape != ours[key].shape:
-            raise CheckpointError(
-                path, f"{key} has shape {tuple(value.shape)}, ours {tuple(ours[key].shape)}"
-            )
-    lm_head = state.get("decoder.lm_head.weight")
-    embed = mapped["decoder.embed_tokens.weight"]
-    if lm_head is not None and not torch.equal(lm_head, embed):
-        raise CheckpointError(path, "lm_head differs from embed_tokens: ours is tied")
-    model.load_state_dict({k: v.float() for k, v in mapped.items()}, strict=False)
+    tied = {"lm_head": (state.get("decoder.lm_head.weight"), "decoder.embed_tokens.weight")}
+    load_mapped_head(model, mapped, path, tied)
 
 
 def load_hf_st(path: Pathlike) -> Tuple[StModel, HfStInfo]:
