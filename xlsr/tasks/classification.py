@@ -32,6 +32,7 @@ from xlsr.tasks.classification_decode import (  # noqa: F401 (re-exported)
     ViewEnsemble,
     ViewOutput,
     ViewsConfig,
+    identification_results,
     needs,
 )
 
@@ -177,16 +178,7 @@ class ClassificationTask(Task):
 
     def score(self, out_dir: Pathlike, test_set: str, items, **kwargs) -> dict:
         """Identification result files (the methods score their own: argmax's are these)."""
-        from xlsr.scoring.classification import write_classification_results
-
-        return write_classification_results(
-            out_dir,
-            test_set,
-            items,
-            kwargs.get("skipped_rule", "deleted"),
-            kwargs.get("info"),
-            kwargs.get("extra_fields", ()),
-        )
+        return identification_results(out_dir, test_set, items, **kwargs)
 
 
 def _show(labels: List[str], first: int = 5) -> str:

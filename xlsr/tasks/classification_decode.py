@@ -211,10 +211,12 @@ def _write_npz(ctx, out_dir, test_set: str, items, options) -> None:
         write_embeddings_npz(path, items, ctx["labels"], options[ViewsConfig].views)
 
 
-def _argmax_score(ctx, out_dir, test_set: str, items, options, **kwargs) -> dict:
+def identification_results(out_dir, test_set: str, items, **kwargs) -> dict:
+    """The identification result files (hyps, score, report, confusion) of ``items``, with
+    the runner's scoring keywords (``skipped_rule``, ``info``, ``extra_fields``)."""
     from xlsr.scoring.classification import write_classification_results
 
-    scores = write_classification_results(
+    return write_classification_results(
         out_dir,
         test_set,
         items,
@@ -222,6 +224,10 @@ def _argmax_score(ctx, out_dir, test_set: str, items, options, **kwargs) -> dict
         kwargs.get("info"),
         kwargs.get("extra_fields", ()),
     )
+
+
+def _argmax_score(ctx, out_dir, test_set: str, items, options, **kwargs) -> dict:
+    scores = identification_results(out_dir, test_set, items, **kwargs)
     _write_npz(ctx, out_dir, test_set, items, options)
     return scores
 
