@@ -158,8 +158,6 @@ asr_run_stages() {
   fi
 
   if run_stage 4 "train the $head model in $exp_dir"; then
-    stage_is_done "$exp_dir/.done" "$(fp_train)" \
-      || require_done "$lang_dir/.lang.done" "$(fp_lang)" "$lang_dir is unfinished or from other inputs: run stage 2"
     local extra=()
     [ "$head" = ctc ] && extra+=(--ctc-loss "$ctc_loss")
     task_train "asr_$head" "conf/train_asr_$head.yaml" ${extra[@]+"${extra[@]}"}

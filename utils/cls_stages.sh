@@ -39,7 +39,7 @@ cls_check_options() {
   [ -z "$methods" ] || decode_opts+=(--methods "$methods")
 }
 
-fp_labels() { stage_fingerprint field="$field" -- "$train_cuts"; }
+fp_lang() { stage_fingerprint field="$field" -- "$train_cuts"; }
 fp_model() {
   stage_fingerprint task="$task" lang_dir="$lang_dir" encoder_preset="$encoder_preset" \
     xlsr_checkpoint="$xlsr_checkpoint" -- "$train_cuts" "$dev_cuts" "$lang_dir/labels.txt" \
@@ -57,24 +57,13 @@ fp_decode() {  # fp_decode TEST_SET
 
 cls_run_stages() {
   if run_stage 2 "the label dictionary $lang_dir/labels.txt (supervision $field)"; then
-    fp=$(fp_labels)
-    if stage_is_done "$lang_dir/.lang.done" "$fp"; then
-      log "$lang_dir is up to date ($lang_dir/.lang.done), skipping"
-    else
-      require_done "$manifests_marker" "$(fp_manifests)" "the manifests are not finished ($manifests_marker): run the data stages"
-      rm -f "$lang_dir/.lang.done"
-      slog=$(stage_log 2)
-      $PYTHON local/prepare_labels.py --cuts "$train_cuts" --field "$field" --lang-dir "$lang_dir" \
-        2>&1 | tee -a "$slog"
-      mark_done "$lang_dir/.lang.done" "$fp"
-    fi
+    task_lang "$(fp_lang)" $PYTHON local/prepare_labels.py --cuts "$train_cuts" --field "$field" \
+      --lang-dir "$lang_dir"
   fi
 
   if run_stage 3 "no graphs for $task: nothing to do"; then :; fi
 
   if run_stage 4 "train the $task model in $exp_dir"; then
-    stage_is_done "$exp_dir/.done" "$(fp_train)" \
-      || require_done "$lang_dir/.lang.done" "$(fp_labels)" "$lang_dir is unfinished or from other inputs: run stage 2"
     task_train "$task" "conf/train_$task.yaml"
   fi
 

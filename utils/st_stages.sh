@@ -43,7 +43,7 @@ st_direction() {
 }
 cuts_of() { echo "data/manifests/st_cuts_$1_$direction.jsonl.gz"; }
 
-fp_st_lang() {
+fp_lang() {
   stage_fingerprint direction="$direction" target_vocab_size="$target_vocab_size" -- \
     data/manifests/numbers_cuts_{train,dev,test}.jsonl.gz
 }
@@ -63,22 +63,11 @@ st_run_stages() {
   for d in $directions; do
     st_direction "$d"
     if run_stage 2 "translation pairs and $lang_dir ($direction)"; then
-      fp=$(fp_st_lang)
-      if stage_is_done "$lang_dir/.lang.done" "$fp"; then
-        log "$lang_dir is up to date ($lang_dir/.lang.done), skipping"
-      else
-        require_done "$manifests_marker" "$(fp_manifests)" "the manifests are not finished ($manifests_marker): run the data stages"
-        rm -f "$lang_dir/.lang.done"
-        slog=$(stage_log 2)
-        $PYTHON local/prepare_st.py --manifest-dir data/manifests --direction "$direction" \
-          --lang-dir "$lang_dir" --vocab-size "$target_vocab_size" 2>&1 | tee -a "$slog"
-        mark_done "$lang_dir/.lang.done" "$fp"
-      fi
+      task_lang "$(fp_lang)" $PYTHON local/prepare_st.py --manifest-dir data/manifests \
+        --direction "$direction" --lang-dir "$lang_dir" --vocab-size "$target_vocab_size"
     fi
     if run_stage 3 "no graphs for st: nothing to do"; then :; fi
     if run_stage 4 "train the st model ($direction) in $exp_dir"; then
-      stage_is_done "$exp_dir/.done" "$(fp_train)" \
-        || require_done "$lang_dir/.lang.done" "$(fp_st_lang)" "$lang_dir is unfinished or from other inputs: run stage 2"
       task_train st conf/train_st.yaml
     fi
     if run_stage 5 "decode and score ($direction: $test_sets)"; then

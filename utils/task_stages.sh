@@ -2,6 +2,8 @@
 # The training and decoding stages' work, shared by every task's stages (utils/asr_stages.sh,
 # utils/cls_stages.sh): `. utils/task_stages.sh`.
 #
+#   task_lang FP COMMAND...              stage 2's work for a lang dir made by one command:
+#                                        skipped when $lang_dir/.lang.done records FP
 #   check_test_sets                      every --test-sets set has its manifest
 #   task_train TASK CONF [ARGS...]       stage 4's work: python -m xlsr.bin.train --task TASK
 #   task_decode TASK CONF [ARGS...]      stage 5's work: python -m xlsr.bin.decode --task TASK
@@ -10,13 +12,28 @@
 #
 # The caller runs them inside `run_stage 4` / `run_stage 5` after its own checks, and
 # defines: lang_dir exp_dir train_cuts dev_cuts encoder_preset xlsr_checkpoint max_update
-# test_sets; cuts_of SET; fp_model (what the checkpoints in $exp_dir are of: another model
+# test_sets manifests_marker; cuts_of SET; fp_manifests; fp_lang (the inputs of the lang
+# dir: training requires $lang_dir/.lang.done to record them); fp_model (what the checkpoints in $exp_dir are of: another model
 # when it changes), fp_train (fp_model and --max-update: a larger one resumes), fp_decode SET.
 #
 # Stale exp dirs: when fp_model differs from $exp_dir/.inputs (the inputs of the training in
 # $exp_dir, written before it starts), $exp_dir is moved aside to
 # $exp_dir.stale-<YYYYmmdd-HHMMSS> and training starts afresh; an interrupted training of
 # the same inputs, or a larger --max-update, resumes from the newest checkpoint.
+
+task_lang() {
+  local fp=$1 slog
+  shift
+  if stage_is_done "$lang_dir/.lang.done" "$fp"; then
+    log "$lang_dir is up to date ($lang_dir/.lang.done), skipping"
+    return 0
+  fi
+  require_done "$manifests_marker" "$(fp_manifests)" "the manifests are not finished ($manifests_marker): run the data stages"
+  rm -f "$lang_dir/.lang.done"
+  slog=$(stage_log 2)
+  "$@" 2>&1 | tee -a "$slog"
+  mark_done "$lang_dir/.lang.done" "$fp"
+}
 
 task_train() {
   local task=$1 conf=$2 fp model_fp why stale slog
@@ -26,6 +43,7 @@ task_train() {
     log "$exp_dir is trained from these inputs ($exp_dir/.done), skipping"
     return 0
   fi
+  require_done "$lang_dir/.lang.done" "$(fp_lang)" "$lang_dir is unfinished or from other inputs: run stage 2"
   model_fp=$(fp_model)
   if [ -d "$exp_dir" ] && [ -n "$(ls -A "$exp_dir")" ] && ! stage_is_done "$exp_dir/.inputs" "$model_fp"; then
     why=$(stage_changes "$exp_dir/.inputs" "$model_fp")
