@@ -64,10 +64,16 @@ task_train() {
 
 # check_test_sets: every --test-sets set has its manifest (call it first in stage 5).
 check_test_sets() {
-  local t
+  local t pattern prefix suffix f made=()
+  pattern=$(cuts_of '*')  # the manifests of this recipe's sets: cuts_of with a wildcard
+  prefix=${pattern%%\**}
+  suffix=${pattern#*\*}
+  for f in "$prefix"*"$suffix"; do
+    [ -f "$f" ] && { f=${f#"$prefix"}; made+=("${f%"$suffix"}"); }
+  done
   for t in $test_sets; do
     [ -f "$(cuts_of "$t")" ] \
-      || die "--test-sets: no manifest $(cuts_of "$t") for test set '$t' (the data stages make: $(ls data/manifests 2>/dev/null | sed -n 's/.*cuts_\(.*\)\.jsonl\.gz$/\1/p' | paste -sd ' ' -))"
+      || die "--test-sets: no manifest $(cuts_of "$t") for test set '$t' (the data stages made: ${made[*]:-none})"
   done
 }
 
