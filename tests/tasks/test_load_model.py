@@ -337,3 +337,29 @@ def test_our_lid_checkpoint_gives_its_labels(tmp_path):
     loaded = xlsr.load_model(tmp_path / "checkpoint-1.pt")
     assert (loaded.task, loaded.vocabulary) == ("lid", LID_LABELS)
     same_output(loaded, model.eval())
+
+
+def test_training_starts_from_the_encoder_of_one_of_our_models(trained, lang, tmp_path):
+    """--xlsr-checkpoint takes our exp dirs (any task, e.g. an ASR model's encoder for ST):
+    with the encoder frozen for the one update, the new run's encoder is the old one."""
+    from xlsr.tasks.load import encoder_of_model
+
+    encoder = encoder_of_model(trained)
+    newest = ckpt.newest_readable(trained)[1]["model"]
+    assert encoder.training
+    for k, v in encoder.state_dict().items():
+        torch.testing.assert_close(v, newest[f"encoder.{k}"], rtol=0, atol=0)
+    assert encoder_of_model(trained / "checkpoint-1.pt") is not None
+    cuts = make_test_set(tmp_path / "data", n=2, texts=SENTENCES[:2])
+    argv = ["--task", "asr_ctc", "--lang-dir", str(lang), "--train-cuts", str(cuts)]
+    argv += ["--exp-dir", str(tmp_path / "exp"), "--max-update", "1", "--save-every-n", "1"]
+    argv += ["--freeze-finetune-updates", "1", "--tensorboard", "false", "--ctc-loss", "torch"]
+    argv += ["--data-max-duration", "2.5", "--data-min-cut-duration", "0.5"]
+    argv += ["--data-max-cut-duration", "2.0", "--xlsr-checkpoint", str(trained)]
+    argv += ["--enc-mask-prob", "0.0"]
+    assert train_bin.main(argv) == 0
+    state = torch_load(tmp_path / "exp" / "checkpoint-1.pt")
+    for k, v in encoder.state_dict().items():
+        torch.testing.assert_close(state["model"][f"encoder.{k}"], v, rtol=0, atol=0)
+    assert state["config"]["xlsr_checkpoint"] == str(trained)
+    assert state["config"]["encoder"]["mask_prob"] == 0.0

@@ -31,6 +31,9 @@ class TaskModel(nn.Module):
     """
 
     task_name: ClassVar[str] = ""
+    #: the parts of the loss info the trainer's log line shows: ``(info key, divided by
+    #: this info key, label, format)``, e.g. the CE per token beside the CTC per utterance
+    log_terms: ClassVar[Tuple[Tuple[str, str, str, str], ...]] = ()
 
     def __init__(self, encoder: XLSREncoder) -> None:
         super().__init__()

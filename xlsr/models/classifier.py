@@ -231,6 +231,7 @@ class ClassifierModel(TaskModel):
     """
 
     task_name = "classification"
+    log_terms = (("correct", "utterances", "acc", ".1f%"),)
     #: labels by class id where the model brings them (an external model: fairseq's
     #: task_state, HF's id2label; set by the loader); None: the lang dir's labels.txt
     labels: Optional[List[str]] = None

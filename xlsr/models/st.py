@@ -251,6 +251,12 @@ class StModel(TaskModel):
         cfg: the head's config.
     """
 
+    log_terms = (
+        ("nll", "tokens", "nll/tok", ".3f"),
+        ("correct", "tokens", "acc", ".1f%"),
+        ("ctc_loss", "utterances", "ctc/utt", ".2f"),
+    )
+
     task_name = "st"
 
     def __init__(self, encoder: XLSREncoder, cfg: StConfig) -> None:

@@ -125,6 +125,11 @@ class TransducerModel(TaskModel):
     """
 
     task_name = "asr_transducer"
+    log_terms = (
+        ("simple_loss", "utterances", "simple/utt", ".2f"),
+        ("pruned_loss", "utterances", "pruned/utt", ".2f"),
+        ("ctc_loss", "utterances", "ctc/utt", ".2f"),
+    )
 
     def __init__(self, encoder: XLSREncoder, cfg: TransducerConfig) -> None:
         super().__init__(encoder)

@@ -418,6 +418,44 @@ def load_model(
     return loaded
 
 
+def our_run_state(path: Pathlike) -> Optional[Tuple[Path, Dict[str, Any]]]:
+    """(weights file, ``{"model", "config"}``) of one of our models (exp dir: its newest
+    readable checkpoint; a checkpoint file; an exported dir), None for anything else."""
+    path = Path(path)
+    kind = model_kind(path)
+    if kind == "exp_dir":
+        file, state = _exp_dir_state(path, "last")
+    elif kind == "exported":
+        file, state = path / EXPORT_WEIGHTS, exported_state(path)
+    elif kind == "file":
+        file, state = path, read_checkpoint(path)
+    else:
+        return None
+    return (file, state) if file_kind(state) == "checkpoint" or kind == "exported" else None
+
+
+def encoder_of_model(path: Pathlike):
+    """The XLS-R encoder of one of our models, any task (an exp dir, a checkpoint file or an
+    exported dir), in train mode: ``--xlsr-checkpoint exp/ctc`` fine-tunes an ASR model's
+    encoder for another task (fairseq ``--load-pretrained-encoder-from``). None where
+    ``path`` is not one of ours (a fairseq / HF / ``save_encoder`` file: ``load_encoder``)."""
+    from xlsr.models import XLSREncoder
+
+    found = our_run_state(path)
+    if found is None:
+        return None
+    file, state = found
+    run = state["config"]
+    _, enc_cfg = head_config(get_task(task_of_run(run)), run, str(file))
+    weights = {
+        k[len("encoder.") :]: v for k, v in state["model"].items() if k.startswith("encoder.")
+    }
+    encoder = XLSREncoder(enc_cfg)
+    fit_weights(encoder, weights, str(file))
+    logger.info("encoder of %s (%s, task %s)", path, file, task_of_run(run))
+    return encoder.train()
+
+
 def _load(path: Path, kind: str, checkpoint: str, lang_dir, vocabulary, task) -> LoadedModel:
     if kind == "exp_dir":
         file, state = _exp_dir_state(path, checkpoint)

@@ -58,7 +58,12 @@ def parse_args(argv: Optional[List[str]], task: Task, description: str) -> argpa
     )
     p.add_argument("--train-cuts", required=True, type=existing_file)
     p.add_argument("--valid-cuts", default=None, type=existing_file)
-    p.add_argument("--xlsr-checkpoint", default=None, help="fairseq/HF/our encoder to fine-tune")
+    p.add_argument(
+        "--xlsr-checkpoint",
+        default=None,
+        help="encoder to fine-tune: fairseq/HF XLS-R, or one of our models (exp dir, "
+        "checkpoint, exported dir) of any task",
+    )
     p.add_argument("--encoder-preset", default="xlsr_tiny", choices=sorted(PRESETS))
     C.add_dataclass_args(p, TrainConfig)
     C.add_dataclass_args(p, DataConfig, prefix="data_")
@@ -68,8 +73,18 @@ def parse_args(argv: Optional[List[str]], task: Task, description: str) -> argpa
 
 
 def build_encoder(args, overrides: dict) -> XLSREncoder:
+    """The preset, or the encoder of ``--xlsr-checkpoint``: a fairseq / HF / ``save_encoder``
+    checkpoint, or one of our models of any task (exp dir, checkpoint, exported dir)."""
+    from xlsr.models.fairseq_hf import apply_overrides
+    from xlsr.tasks.load import encoder_of_model
+
     if args.xlsr_checkpoint:
-        return load_encoder(args.xlsr_checkpoint, **overrides)
+        encoder = encoder_of_model(args.xlsr_checkpoint)
+        if encoder is None:
+            return load_encoder(args.xlsr_checkpoint, **overrides)
+        if overrides:
+            apply_overrides(encoder, overrides)
+        return encoder
     return XLSREncoder(preset(args.encoder_preset, **overrides))
 
 

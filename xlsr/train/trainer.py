@@ -449,13 +449,19 @@ class Trainer:
         frozen = " (encoder frozen)" if self.model.freeze_encoder else ""
         speed = self.audio_seconds / max(elapsed, 1e-9)
         skipped, self.skips.since_log = self.skips.since_log, 0
+        terms = []  # the model's loss parts (TaskModel.log_terms), e.g. "nll/tok 0.412"
+        for key, per, label, fmt in getattr(self.model, "log_terms", ()):
+            if key in info and info.get(per, 0.0) > 0:
+                value = info[key] / info[per] * (100.0 if fmt.endswith("%") else 1.0)
+                terms.append(f"{label} {value:{fmt.rstrip('%')}}{'%' if fmt.endswith('%') else ''}")
         logger.info(
-            "epoch %d update %d/%d loss %.4f lr %.2e grad_norm %.2f infeasible %d skipped %d "
+            "epoch %d update %d/%d loss %.4f%s lr %.2e grad_norm %.2f infeasible %d skipped %d "
             "(epoch %.1f %%) %.1f audio-s/s elapsed %.0fs ETA %.0fs%s",
             self.epoch,
             self.update,
             self.cfg.max_update,
             loss,
+            "".join(f" {t}" for t in terms),
             lr,
             grad_norm,
             int(info.get("infeasible", 0)),
