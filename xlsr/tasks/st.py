@@ -107,6 +107,15 @@ class References:
         return self.tokenizer.normalize(text)
 
 
+class _NormaliserOnly:
+    """The part of a target tokenizer that :class:`References` uses: ``normalize``."""
+
+    def __init__(self, normalize) -> None:
+        self.normalize = normalize
+        self.directory = None
+        self.languages: Optional[List[str]] = None  # known once the model is loaded
+
+
 class StTask(Task):
     """Speech translation (see the module docstring)."""
 
@@ -179,6 +188,8 @@ class StTask(Task):
     def lang_files(self, lang_dir: Pathlike, methods, external: bool = False):
         from xlsr.data.translation import META_FILE, MODEL_FILE
 
+        if external:  # the model brings its vocabulary
+            return {}
         tok = target_tokenizer_dir(lang_dir)
         return {tok / META_FILE: "the target tokenizer", tok / MODEL_FILE: "the target tokenizer"}
 
@@ -203,10 +214,27 @@ class StTask(Task):
             )
 
     def reference(self, lang_dir: Pathlike) -> References:
+        """References normalised by the lang dir's target tokenizer; a lang dir without one
+        (decoding an external model, which brings its vocabulary) normalises with its
+        ``text_norm.json`` (the default normaliser where there is none)."""
+        from xlsr.data.text_norm import TextNormalizer
         from xlsr.data.translation import TargetTokenizer
 
-        self._references = References(TargetTokenizer(target_tokenizer_dir(lang_dir)))
+        tok_dir = target_tokenizer_dir(lang_dir)
+        if (tok_dir / "target_tokenizer.json").is_file():
+            tokenizer: Any = TargetTokenizer(tok_dir)
+        else:
+            tokenizer = _NormaliserOnly(TextNormalizer.load(lang_dir))
+        self._references = References(tokenizer)
         return self._references
+
+    def load_external(self, path: Pathlike, lang_dir: Pathlike, checkpoint=None):
+        """(model, info) of an existing ST model: a Hugging Face ``SpeechEncoderDecoderModel``
+        dir, or with ``checkpoint`` a fairseq ``xm_transformer`` checkpoint; the model brings
+        its vocabulary (``model.target_vocabulary``, the mBART-50 one)."""
+        from xlsr.tasks.st_external import load_external
+
+        return load_external(path, lang_dir, checkpoint)
 
     def prepare(self, model, lang_dir: Pathlike, methods, options):
         """The target tokenizer and each cut's target language (from :meth:`reference` of
@@ -218,7 +246,12 @@ class StTask(Task):
         default = options[TargetLangConfig].tgt_lang
         untagged = refs is None or refs.untagged > 0
         languages = sorted(set(tgt_langs.values()) | ({default} if default and untagged else set()))
-        tokenizer = TargetTokenizer(target_tokenizer_dir(lang_dir))
+        # an external model brings its vocabulary (load_external)
+        tokenizer = getattr(model, "target_vocabulary", None)
+        if tokenizer is None:
+            tokenizer = TargetTokenizer(target_tokenizer_dir(lang_dir))
+        else:
+            _check_languages(tgt_langs.values(), default, tokenizer)
         return {
             "model": model,
             "tokenizer": tokenizer,
@@ -245,12 +278,17 @@ def _check(utts: Mapping[str, dict], options) -> None:
             f"(first {untagged[:3]}; st_pairs cuts carry supervision custom tgt_lang); give "
             f"--tgt-lang, one of {refs.tokenizer.languages}"
         )
-    unknown = sorted(set(refs.tgt_langs.values()) | ({default} if default else set()))
-    unknown = [x for x in unknown if x not in refs.tokenizer.languages]
+    if refs.tokenizer.languages is not None:  # else prepare checks the model's vocabulary
+        _check_languages(refs.tgt_langs.values(), default, refs.tokenizer)
+
+
+def _check_languages(tgt_langs, default: str, tokenizer) -> None:
+    unknown = sorted(set(tgt_langs) | ({default} if default else set()))
+    unknown = [x for x in unknown if x not in tokenizer.languages]
     if unknown:
         raise SystemExit(
             f"target languages {unknown} (--cuts / --tgt-lang) have no tag in "
-            f"{refs.tokenizer.directory}; known: {refs.tokenizer.languages}"
+            f"{tokenizer.directory}; known: {tokenizer.languages}"
         )
 
 
