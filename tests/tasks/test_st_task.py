@@ -186,9 +186,14 @@ class EchoTag:
         self.cfg = type("Cfg", (), {"pad_id": PAD_ID, "eos_id": EOS_ID, "max_target_positions": 64})
         self.vocab = tok.vocab_size
         self.spelt = {tok.tag_id(x): tok.encode(w, x)[1:] for x, w in words.items()}  # + eos
+        self.lang_of = {tok.tag_id(x): x for x in words}
+        self.searched: dict = {}  # language -> searches (first steps) that forced it
 
     def decode_step(self, memory, memory_lengths, tokens, cache=None):
         step = tokens.shape[1] - 2
+        if step == 0:
+            for lang in {self.lang_of[t] for t in tokens[:, 1].tolist()}:
+                self.searched[lang] = self.searched.get(lang, 0) + 1
         out = torch.full((tokens.shape[0], self.vocab), -20.0)
         for i, tag in enumerate(tokens[:, 1].tolist()):
             out[i, self.spelt[tag][min(step, len(self.spelt[tag]) - 1)]] = 0.0
@@ -199,7 +204,7 @@ class EchoTag:
 def test_each_utterance_gets_the_hypothesis_of_its_own_target_language(data, tmp_path, method):
     # Invariant: in a batch that mixes target languages, every utterance is decoded with the
     # prefix </s> <its tgt_lang tag> and its hyps row is that hypothesis, with src_lang /
-    # tgt_lang; a batch of one target language is decoded once (no _by_lang).
+    # tgt_lang; each language's rows are searched once (the methods get the cut ids).
     root, pairs = data
     task = get_task("st")
     refs = task.reference(root / "lang")
@@ -216,8 +221,10 @@ def test_each_utterance_gets_the_hypothesis_of_its_own_target_language(data, tmp
     assert ctx["languages"] == ["de", "en", "fr"]
     plan = DecodePlan(task, [method], ctx, options)
     memory, lengths = torch.randn(4, 5, 8), torch.tensor([5, 4, 5, 3])
-    hyps, fields = plan.decode_batch(memory, lengths)[method], plan.fields(memory, lengths)[method]
-    items = [dict(utts[c.id], hyp=h, **f) for c, h, f in zip(cuts, hyps, fields)]
+    ids = [c.id for c in cuts]
+    hyps = plan.decode_batch(memory, lengths, ids)[method]
+    assert model.searched == {"en": 1, "de": 1, "fr": 1}  # one search per language
+    items = [dict(utts[c.id], hyp=h) for c, h in zip(cuts, hyps)]
     plan.score(method, tmp_path, "t", items, skipped_rule="deleted")
     rows = {r["id"]: r for r in _rows(tmp_path / "hyps-t.jsonl")}
     tgt = {"utt-0000_en": "en", "utt-0001_de": "de", "utt-0001_fr": "fr", "utt-0004_fr": "fr"}
@@ -232,7 +239,7 @@ def test_each_utterance_gets_the_hypothesis_of_its_own_target_language(data, tmp
     assert ctx["languages"] == ["fr"] and plan.decode_batch(memory[:2], lengths[:2]) == {
         method: ["trois", "trois"]
     }
-    assert plan.fields(memory[:2], lengths[:2]) == {method: [{}, {}]}
+    assert not plan.has_fields
     # a context without a test set (load_decoder) decodes only into --tgt-lang
     ctx = task.prepare(model, root / "lang", [method], options)
     with pytest.raises(ValueError, match="no target language to decode into"):

@@ -79,6 +79,8 @@ class Method:
         check: optional ``fn(utts, options)``: refuses (SystemExit naming the option or
             file) inputs the method cannot use, before the model is loaded; ``utts``: cut id
             -> the test set's entry (``id``, ``ref``, ``duration`` ...).
+        cut_ids: ``run`` and ``fields`` also get the batch's cut ids (keyword ``cut_ids``),
+            e.g. to decode each utterance into its own target language (st).
     """
 
     run: Callable[..., Dict[str, List[str]]]
@@ -90,6 +92,7 @@ class Method:
     score: Optional[Callable[..., dict]] = None
     metric: Optional[str] = None
     check: Optional[Callable[..., None]] = None
+    cut_ids: bool = False
 
 
 class Task:

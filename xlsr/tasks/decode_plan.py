@@ -3,12 +3,16 @@
 its utterances' items, and how each result is scored.
 
     DecodePlan.check(utts)                the methods' checks of the test set (Method.check)
-    DecodePlan.decode_batch(out, frames)  {result name: [hyp text per utterance]}
-    DecodePlan.fields(out, frames)        {result name: [dict per utterance]}: Method.fields
+    DecodePlan.decode_batch(out, frames, cut_ids)
+                                          {result name: [hyp text per utterance]}
+    DecodePlan.fields(out, frames, cut_ids)
+                                          {result name: [dict per utterance]}: Method.fields
                                           and Method.word_times (as the key "words")
     DecodePlan.method_of(result)          the method that gave a result ("<method>[/...]")
     DecodePlan.metric(result)             Method.metric, else Task.metric
     DecodePlan.score(result, ...)         Method.score, else Task.score
+
+``cut_ids`` (the batch's) reach the methods that ask for them (``Method.cut_ids``).
 """
 
 from __future__ import annotations
@@ -19,13 +23,22 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 __all__ = ["DecodePlan", "batch_decoder"]
 
 
-def batch_decoder(task, ctx, methods: List[str], options) -> Callable:
-    """``decode_batch(output, frames) -> {result name: [text]}`` running every method."""
+def _ids(method, cut_ids: Optional[List[str]]) -> Dict[str, Any]:
+    """The keyword arguments a method's ``run`` / ``fields`` take besides the batch."""
+    if not method.cut_ids:
+        return {}
+    return {"cut_ids": None if cut_ids is None else list(cut_ids)}
 
-    def decode_batch(output, frames) -> Dict[str, List[str]]:
+
+def batch_decoder(task, ctx, methods: List[str], options) -> Callable:
+    """``decode_batch(output, frames, cut_ids=None) -> {result name: [text]}`` running every
+    method (``cut_ids``: the batch's, for the methods that read them)."""
+
+    def decode_batch(output, frames, cut_ids: Optional[List[str]] = None) -> Dict[str, List[str]]:
         out: Dict[str, List[str]] = {}
         for m in methods:
-            out.update(task.methods[m].run(ctx, output, frames, options))
+            method = task.methods[m]
+            out.update(method.run(ctx, output, frames, options, **_ids(method, cut_ids)))
         return out
 
     return decode_batch
@@ -69,8 +82,9 @@ class DecodePlan:
             if check is not None:
                 check(utts, self.options)
 
-    def decode_batch(self, output, frames) -> Dict[str, List[str]]:
-        out = batch_decoder(self.task, self.ctx, self.methods, self.options)(output, frames)
+    def decode_batch(self, output, frames, cut_ids=None) -> Dict[str, List[str]]:
+        decode = batch_decoder(self.task, self.ctx, self.methods, self.options)
+        out = decode(output, frames, cut_ids)
         if self.normalise is None:
             return out
         return {k: [self.normalise(h) for h in v] for k, v in out.items()}
@@ -80,14 +94,17 @@ class DecodePlan:
         chosen = [self.task.methods[m] for m in self.methods]
         return any(m.fields is not None or m.word_times is not None for m in chosen)
 
-    def fields(self, output, frames) -> Dict[str, List[dict]]:
+    def fields(self, output, frames, cut_ids=None) -> Dict[str, List[dict]]:
         """Per result, one dict per utterance of the batch: the methods' ``fields`` and
         their ``word_times`` (as ``{"words": [...]}``)."""
         out: Dict[str, List[dict]] = {}
         for m in self.methods:
             method = self.task.methods[m]
             if method.fields is not None:
-                _merge(out, method.fields(self.ctx, output, frames, self.options))
+                more = method.fields(
+                    self.ctx, output, frames, self.options, **_ids(method, cut_ids)
+                )
+                _merge(out, more)
             if method.word_times is not None:
                 timed = method.word_times(self.ctx, output, frames, self.frame_shift)
                 _merge(out, {k: [{"words": w} for w in v] for k, v in timed.items()})

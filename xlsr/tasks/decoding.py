@@ -341,8 +341,8 @@ def _decode_all(
     decode_batch: Callable,
     fields: Optional[Callable] = None,
 ) -> Decoded:
-    """Every utterance of ``test_set`` decoded (``decode_batch(output, frames)``, and
-    ``fields(output, frames)`` where given) or accounted for as skipped."""
+    """Every utterance of ``test_set`` decoded (``decode_batch(output, frames, cut_ids)``,
+    and ``fields(output, frames, cut_ids)`` where given) or accounted for as skipped."""
     decoded = Decoded({}, dict(test_set.skipped), {})
     source = test_set.source if test_set.source is not None else test_set.cuts
     batches = (
@@ -352,9 +352,9 @@ def _decode_all(
         decoded.skipped.update(batch_skipped)
         if not ids:
             continue
-        for name, texts in decode_batch(out, frames).items():
+        for name, texts in decode_batch(out, frames, ids).items():
             decoded.hyps.setdefault(name, {}).update(zip(ids, texts))
-        for name, dicts in (fields(out, frames) if fields else {}).items():
+        for name, dicts in (fields(out, frames, ids) if fields else {}).items():
             decoded.fields.setdefault(name, {}).update(zip(ids, dicts))
     done = set().union(*decoded.hyps.values()) if decoded.hyps else set()
     for cut_id in test_set.utts:

@@ -12,17 +12,14 @@ source transcript (``--st-ctc-weight``), the ASR tokenizer in ``tokenizer/``.
 The decoder starts from ``</s> <lang tag>``: the target language is forced (mBART-50, HF
 ``forced_bos_token_id``). Each cut of the test set says its target language (supervision
 custom ``tgt_lang`` of an ST pair cut); audio without one is decoded into ``--tgt-lang``.
-The generic runner hands methods the decoder memory of a batch but not its cut ids, so a
-batch is decoded into every target language of the test set and the scorer keeps each
-utterance's own (``_by_lang``): a test set with one target language (the recipe's, one
-set per direction) costs one search per utterance. ``beam_search`` writes the best of its
-n-best.
+The methods get the batch's cut ids (``Method.cut_ids``) and search once per target
+language of the batch, on its rows. ``beam_search`` writes the best of its n-best.
 
 The target tokenizer travels with the model (``model_files``: copied into the exp dir and
 into exports). ``arch_fields`` leave out ``ctc_weight``: resuming with CTC turned on or off
 fails when the checkpoint is read (the CTC head's weights), not up front. External ST
-models (HF ``SpeechEncoderDecoderModel``, fairseq ``xm_transformer``) do not decode here
-yet: their vocabulary is not a :class:`xlsr.data.translation.TargetTokenizer`.
+models (HF ``SpeechEncoderDecoderModel``, fairseq ``xm_transformer``) bring their own
+vocabulary (``load_external``: :mod:`xlsr.tasks.st_external`).
 """
 
 from __future__ import annotations
@@ -292,67 +289,67 @@ def _check_languages(tgt_langs, default: str, tokenizer) -> None:
         )
 
 
-def _translate(ctx, memory, lengths, options, method: str) -> Dict[str, List[str]]:
-    """{target language: [hypothesis per utterance]} of a batch in every language of the
-    test set (cached per batch: the runner asks for hyps and fields separately)."""
+def _languages_of(ctx, n: int, cut_ids: Optional[List[str]]) -> List[str]:
+    """The target language of each utterance of a batch: its own (an st_pairs cut), else
+    ``--tgt-lang``; without cut ids (scripts) the one language decoding knows."""
+    default = ctx["tgt_lang"]
+    if cut_ids is None:
+        if len(ctx["languages"]) != 1:
+            raise ValueError(
+                "st: no target language to decode into: decode st_pairs cuts (they name "
+                f"theirs) or set tgt_lang (--tgt-lang); known here: {ctx['languages']}"
+            )
+        return [ctx["languages"][0]] * n
+    langs = [ctx["tgt_langs"].get(c, default) for c in cut_ids]
+    missing = [c for c, x in zip(cut_ids, langs) if not x]
+    if missing:
+        raise ValueError(f"st: cuts {missing[:3]} name no target language and --tgt-lang is unset")
+    return langs
+
+
+def _translate(ctx, memory, lengths, options, method: str, cut_ids) -> List[str]:
+    """The hypothesis of each utterance of a batch in its own target language: the search
+    runs once per language of the batch, on that language's rows, with the prefix
+    ``</s> <tag>``."""
     from xlsr.data.translation import EOS_ID
     from xlsr.decode import st_search
 
-    cached = ctx.get("_batch") or {}
-    if cached.get("memory") is not memory:
-        cached = ctx["_batch"] = {"memory": memory}
-    if method in cached:
-        return cached[method]
-    tok, cfg, out = ctx["tokenizer"], options[SearchConfig], {}
-    if not ctx["languages"]:
-        raise ValueError(
-            "st: no target language to decode into: decode st_pairs cuts (they name theirs) "
-            "or set tgt_lang (--tgt-lang)"
-        )
-    for lang in ctx["languages"]:
+    tok, cfg = ctx["tokenizer"], options[SearchConfig]
+    langs = _languages_of(ctx, memory.shape[0], cut_ids)
+    out: List[str] = [""] * len(langs)
+    for lang in sorted(set(langs)):
+        rows = [i for i, x in enumerate(langs) if x == lang]
+        index = torch.tensor(rows, device=memory.device)
+        mem, lens = memory.index_select(0, index), lengths.index_select(0, index.to(lengths.device))
         prefix = torch.tensor([[EOS_ID, tok.tag_id(lang)]], device=memory.device)
-        prefix = prefix.expand(memory.shape[0], 2)
+        prefix = prefix.expand(len(rows), 2)
         if method == "greedy_search":
-            seqs = st_search.greedy_search(ctx["model"], memory, lengths, prefix, cfg)
+            seqs = st_search.greedy_search(ctx["model"], mem, lens, prefix, cfg)
         else:
-            seqs = [
-                nbest[0][0]
-                for nbest in st_search.beam_search(ctx["model"], memory, lengths, prefix, cfg)
-            ]
-        out[lang] = [tok.decode(s) for s in seqs]
-    cached[method] = out
+            nbests = st_search.beam_search(ctx["model"], mem, lens, prefix, cfg)
+            seqs = [nbest[0][0] for nbest in nbests]
+        for i, seq in zip(rows, seqs):
+            out[i] = tok.decode(seq)
     return out
 
 
 def _runner(method: str):
-    def run(ctx, memory, lengths, options) -> Dict[str, List[str]]:
-        by_lang = _translate(ctx, memory, lengths, options, method)
-        return {method: by_lang[ctx["languages"][0]]}
+    def run(ctx, memory, lengths, options, cut_ids=None) -> Dict[str, List[str]]:
+        return {method: _translate(ctx, memory, lengths, options, method, cut_ids)}
 
-    def fields(ctx, memory, lengths, options) -> Dict[str, List[dict]]:
-        """``_by_lang`` (scorer only): each utterance in every language, where several."""
-        by_lang = _translate(ctx, memory, lengths, options, method)
-        if len(by_lang) == 1:
-            return {method: [{} for _ in range(memory.shape[0])]}
-        rows = [dict(zip(by_lang, hyps)) for hyps in zip(*by_lang.values())]
-        return {method: [{"_by_lang": r} for r in rows]}
-
-    return run, fields
+    return run
 
 
 def _score(ctx, out_dir, test_set: str, items, options, **kwargs) -> dict:
-    """Translation result files: each item's hypothesis in its own target language, with
-    ``src_lang`` (the supervision's language) and ``tgt_lang``."""
+    """Translation result files: each item's hypothesis with ``src_lang`` (the
+    supervision's language) and ``tgt_lang``."""
     from xlsr.scoring.translation import write_translation_results
 
     rows = []
     for item in items:
-        row, by_lang = dict(item), item.get("_by_lang")
-        row.pop("_by_lang", None)
+        row = dict(item)
         row["tgt_lang"] = ctx["tgt_langs"].get(row["id"], ctx["tgt_lang"])
         row["src_lang"] = row.get("lang")
-        if by_lang is not None and "skipped" not in row:
-            row["hyp"] = by_lang[row["tgt_lang"]]
         rows.append(row)
     return write_translation_results(
         out_dir,
@@ -365,9 +362,10 @@ def _score(ctx, out_dir, test_set: str, items, options, **kwargs) -> dict:
 
 
 def _method(name: str) -> Method:
-    run, fields = _runner(name)
     configs = (SearchConfig, TargetLangConfig)
-    return Method(run, configs, fields=fields, score=_score, metric="bleu_loss", check=_check)
+    return Method(
+        _runner(name), configs, score=_score, metric="bleu_loss", check=_check, cut_ids=True
+    )
 
 
 StTask.methods = {name: _method(name) for name in ("greedy_search", "beam_search")}
