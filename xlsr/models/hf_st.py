@@ -77,6 +77,7 @@ from xlsr.models.st import map_state_dict as map_head_keys
 
 Pathlike = Union[str, Path]
 ARCHITECTURE = "SpeechEncoderDecoderModel"
+MODEL_TYPE = "speech-encoder-decoder"  # config.json model_type (a config without architectures)
 #: our token ids (fairseq dictionary): HF config field -> required value
 OUR_IDS = {"bos_token_id": 0, "pad_token_id": 1, "eos_token_id": 2, "decoder_start_token_id": 2}
 TOKENIZER_FILES = ("sentencepiece.bpe.model", "tokenizer.json", "tokenizer_config.json",
@@ -200,7 +201,7 @@ def load_hf_st(path: Pathlike) -> Tuple[StModel, HfStInfo]:
     path = Path(path)
     cfg = _read_json(path / "config.json")
     arch = (cfg.get("architectures") or [None])[0]
-    if arch != ARCHITECTURE:
+    if arch != ARCHITECTURE and not (arch is None and cfg.get("model_type") == MODEL_TYPE):
         raise CheckpointError(path / "config.json", f"architecture {arch!r} is not {ARCHITECTURE}")
     enc, dec = cfg.get("encoder") or {}, cfg.get("decoder") or {}
     head_cfg = st_config(path, enc, dec)

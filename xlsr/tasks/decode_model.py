@@ -4,7 +4,8 @@
 that decodes it is :mod:`xlsr.tasks.decoding`.
 
     resolve_model(args)          the kind of ``--model`` ("exp_dir", "exported", "file",
-                                 "hf_ctc", "hf_classifier"), filling in what it implies
+                                 "hf_ctc", "hf_classifier", "hf_st"), filling in what it
+                                 implies
     model_weights(args, task)    the checkpoint dict the options pick (one file, an average
                                  of several, or an exported model's)
     load_chosen_model(args, task, kind, fairseq)  (model in eval mode, model_info): one of
@@ -26,7 +27,8 @@ Nothing silent (issue 9):
 External models (``--model`` / ``--hf-model``; :func:`external_tasks` says which task decodes
 which): a Hugging Face Wav2Vec2ForCTC dir or a fairseq wav2vec_ctc checkpoint (asr_ctc), a
 Hugging Face Wav2Vec2ForSequenceClassification dir or a fairseq wav2vec_classification
-checkpoint (lid, sid). One given to another task is refused naming the file, its
+checkpoint (lid, sid), a Hugging Face SpeechEncoderDecoderModel dir or a fairseq
+xm_transformer checkpoint (st). One given to another task is refused naming the file, its
 architecture and the right ``--task``. The task's ``load_external`` loads it and checks the
 lang dir against it.
 """
@@ -43,24 +45,28 @@ import torch
 
 from xlsr.models.fairseq_classifier import ARCH as FAIRSEQ_CLASSIFIER
 from xlsr.models.fairseq_ctc import CTC_ARCHS
+from xlsr.models.fairseq_st import ST_ARCHS
 from xlsr.models.hf_classifier import ARCHITECTURE as HF_CLASSIFIER
+from xlsr.models.hf_st import ARCHITECTURE as HF_ST
 from xlsr.tasks.base import task_of_run
 from xlsr.tasks.load import CLASSIFIER_TASKS
 from xlsr.train import checkpoint as ckpt
 from xlsr.utils.fingerprint import short_hash
 
 logger = logging.getLogger(__name__)
-HF_KINDS = ("hf_ctc", "hf_classifier")  # model_kind of a Hugging Face model dir
+HF_KINDS = ("hf_ctc", "hf_classifier", "hf_st")  # model_kind of a Hugging Face model dir
 
 #: the fairseq architectures decoded as external models, and the tasks that decode them
 FAIRSEQ_TASKS = {
     **{arch: ("asr_ctc",) for arch in CTC_ARCHS},
     FAIRSEQ_CLASSIFIER: CLASSIFIER_TASKS,
+    **{arch: ("st",) for arch in ST_ARCHS},
 }
 #: the Hugging Face architectures decoded as external models (by their model_kind)
 HF_ARCHITECTURES = {
     "hf_ctc": ("Wav2Vec2ForCTC", ("asr_ctc",)),
     "hf_classifier": (HF_CLASSIFIER, CLASSIFIER_TASKS),
+    "hf_st": (HF_ST, ("st",)),
 }
 
 
@@ -73,8 +79,9 @@ def weights_dir(args) -> Path:
 
 
 def hf_kind(path) -> str:
-    """ "hf_classifier" for a Hugging Face Wav2Vec2ForSequenceClassification dir, else
-    "hf_ctc" (whose loader names what else ``path`` is)."""
+    """ "hf_classifier" for a Hugging Face Wav2Vec2ForSequenceClassification dir, "hf_st" for
+    a SpeechEncoderDecoderModel dir, else "hf_ctc" (whose loader names what else ``path``
+    is)."""
     from xlsr.models.fairseq_hf import CheckpointError
     from xlsr.tasks.load import model_kind
 
@@ -88,8 +95,8 @@ def hf_kind(path) -> str:
 def resolve_model(args) -> str:
     """Fills in what ``--model`` implies (``--exp-dir``: its directory; ``--lang-dir``: an
     exported dir's lang/; ``--checkpoint``: a file; ``--hf-model``: an HF dir) and returns
-    its kind: "exp_dir", "exported", "file", "hf_ctc" or "hf_classifier"; SystemExit naming
-    the option when nothing says what to decode, or where."""
+    its kind: "exp_dir", "exported", "file", "hf_ctc", "hf_classifier" or "hf_st";
+    SystemExit naming the option when nothing says what to decode, or where."""
     from xlsr.models.fairseq_hf import CheckpointError
     from xlsr.tasks.load import EXPORT_LANG, model_kind
 
@@ -153,7 +160,8 @@ def _external_help(task) -> str:
 
 def _fairseq_file(args, task) -> Optional[dict]:
     """The contents of ``--model`` when it is a fairseq checkpoint that ``task`` decodes
-    (wav2vec_ctc: asr_ctc; wav2vec_classification: lid, sid); None for anything else (our
+    (wav2vec_ctc: asr_ctc; wav2vec_classification: lid, sid; xm_transformer: st); None for
+    anything else (our
     checkpoints and their checks). SystemExit naming the file, its architecture and the
     right ``--task`` for one of another task."""
     from xlsr.models.fairseq_hf import CheckpointError
@@ -478,13 +486,13 @@ def load_task_model(args, task) -> Tuple[torch.nn.Module, dict]:
 
 def load_fairseq_model(path, obj: dict, lang_dir, task=None) -> Tuple[torch.nn.Module, dict]:
     """A fairseq checkpoint (read into ``obj``) as an external model: a
-    wav2vec_classification one through ``task.load_external(path, lang_dir, obj)`` (lid,
-    sid); a wav2vec_ctc one as an asr_ctc model: its vocabulary (dict.ltr.txt beside it)
-    decodes, the lang dir's tokens must match it."""
+    wav2vec_classification or xm_transformer one through ``task.load_external(path,
+    lang_dir, obj)`` (lid, sid; st); a wav2vec_ctc one as an asr_ctc model: its vocabulary
+    (dict.ltr.txt beside it) decodes, the lang dir's tokens must match it."""
     from xlsr.models.fairseq_hf import CheckpointError
     from xlsr.tasks.load import fairseq_arch, load_fairseq_ctc_model
 
-    if task is not None and fairseq_arch(path, obj) == FAIRSEQ_CLASSIFIER:
+    if task is not None and fairseq_arch(path, obj) in (FAIRSEQ_CLASSIFIER, *ST_ARCHS):
         return task.load_external(path, lang_dir, obj)
 
     try:

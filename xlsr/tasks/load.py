@@ -6,6 +6,9 @@
     loaded.model.task_name, loaded.vocabulary, loaded.config
     lid = xlsr.load_model("xlsr_300m_voxlingua107_ft.pt")  # a classifier: task "lid"
     logits, frames = lid(waveforms, lengths)        # (B, classes); class i: lid.vocabulary[i]
+    st = xlsr.load_model("wav2vec2-xls-r-300m-en-to-15")   # HF SpeechEncoderDecoderModel: "st"
+    memory, memory_lengths = st.model.encode_for_decoder(waveforms, lengths)
+    st.tokenizer.tag_id("de"), st.tokenizer.decode(ids)      # its mBART-50 vocabulary
 
     path                              kind         weights                  vocabulary
     exp dir of xlsr.bin.train         exp_dir      newest readable          the run's lang dir
@@ -25,11 +28,18 @@
     Hugging Face Wav2Vec2For-         hf_          encoder + projector +    config.json id2label
     SequenceClassification dir        classifier   classifier
     our lid / sid checkpoints         as above     as above                 config.yaml's labels
+    fairseq xm_transformer            fairseq_st   encoder + adaptor +      dict.txt + sentence-
+    checkpoint (XLS-R + mBART-50)                  mBART decoder            piece model beside it
+                                                                            (xlsr.tasks.st_external)
+    Hugging Face SpeechEncoder-       hf_st        encoder + adapter +      the dir's MBart50-
+    DecoderModel dir                               mBART decoder            Tokenizer
 
 Every kind comes back as the task's model class (``CtcModel`` for the external CTC models,
-``ClassifierModel`` for the classifiers) in eval mode. A classifier's ``vocabulary`` is its
-labels by class id; an external one does not say what it classifies, so it is a "lid" model
-unless ``task="sid"``. Errors are ``CheckpointError`` (a ``ValueError``) naming the path and
+``ClassifierModel`` for the classifiers, ``StModel`` for the ST models) in eval mode. An
+external ST model's ``tokenizer`` (also ``model.target_vocabulary``) is its mBART-50
+vocabulary (:mod:`xlsr.data.mbart_vocab`), its ``vocabulary`` that vocabulary's pieces by id.
+A classifier's ``vocabulary`` is its labels by class id; an external one does not say what it
+classifies, so it is a "lid" model unless ``task="sid"``. Errors are ``CheckpointError`` (a ``ValueError``) naming the path and
 what was expected there; checkpoint files are read with the restricted unpickler
 (``xlsr.models.safe_pickle``), so loading one runs no code.
 """
@@ -47,6 +57,7 @@ from torch import Tensor
 
 from xlsr.models.fairseq_classifier import ARCH as FAIRSEQ_CLASSIFIER
 from xlsr.models.fairseq_hf import OUR_FORMAT, CheckpointError
+from xlsr.models.fairseq_st import ST_ARCHS
 from xlsr.tasks.base import get_task, task_of_run
 from xlsr.train import checkpoint as ckpt
 
@@ -62,6 +73,8 @@ KINDS = (
     "hf_ctc",
     "fairseq_classifier",
     "hf_classifier",
+    "fairseq_st",
+    "hf_st",
 )
 #: the tasks an external classifier may serve (it does not say which); the first by default
 CLASSIFIER_TASKS = ("lid", "sid")
@@ -74,7 +87,7 @@ class LoadedModel:
     Attributes:
         model: the task's model (a ``xlsr.models.base.TaskModel``) in eval mode;
             ``model.task_name`` is its task.
-        task: the task name ("asr_ctc", "asr_transducer", "lid", "sid").
+        task: the task name ("asr_ctc", "asr_transducer", "lid", "sid", "st").
         vocabulary: output symbols by id (ASR: tokens, 0 = the CTC / transducer blank;
             classifiers: the labels); None when no lang dir with the model's token table was
             found.
@@ -84,8 +97,9 @@ class LoadedModel:
         files: the files the weights come from.
         lang_dir: the lang dir the vocabulary comes from (None for external models).
         tokenizer: ids -> text (``.decode(ids)``): our ``Tokenizer``, or the external
-            model's vocabulary (``xlsr.models.hf_ctc.CtcVocab``); None without vocabulary
-            and for classifiers.
+            model's vocabulary (``xlsr.models.hf_ctc.CtcVocab``, ST:
+            ``xlsr.data.mbart_vocab.MBartVocabulary``); None without vocabulary and for
+            classifiers.
     """
 
     model: torch.nn.Module
@@ -126,8 +140,9 @@ class LoadedModel:
 
 
 def model_kind(path: Pathlike) -> str:
-    """What ``path`` is: "exp_dir", "exported", "hf_ctc", "hf_classifier" for a directory,
-    "file" for a file (a checkpoint of ours or a fairseq one: :func:`read_checkpoint` tells)."""
+    """What ``path`` is: "exp_dir", "exported", "hf_ctc", "hf_classifier" or "hf_st" for a
+    directory, "file" for a file (a checkpoint of ours or a fairseq one:
+    :func:`read_checkpoint` tells)."""
     path = Path(path)
     if not path.exists():
         raise CheckpointError(path, "no such file or directory")
@@ -147,20 +162,28 @@ def model_kind(path: Pathlike) -> str:
         path,
         "a directory that holds no model: expected an exp dir of xlsr.bin.train "
         "(checkpoint-*.pt, epoch-*.pt), an exported model dir (model.pt + config.yaml, "
-        "xlsr.bin.export) or a Hugging Face Wav2Vec2ForCTC dir (config.json)",
+        "xlsr.bin.export) or a Hugging Face Wav2Vec2ForCTC, Wav2Vec2ForSequenceClassification "
+        "or SpeechEncoderDecoderModel dir (config.json)",
     )
 
 
 def _hf_kind(path: Path) -> str:
-    """ "hf_classifier" for a Wav2Vec2ForSequenceClassification dir, else "hf_ctc" (whose
-    loader names what else it is)."""
+    """ "hf_classifier" for a Wav2Vec2ForSequenceClassification dir, "hf_st" for a
+    SpeechEncoderDecoderModel dir (``architectures`` or ``model_type``
+    "speech-encoder-decoder"), else "hf_ctc" (whose loader names what else it is)."""
     from xlsr.models.hf_classifier import ARCHITECTURE
+    from xlsr.models.hf_st import ARCHITECTURE as ST_ARCHITECTURE
+    from xlsr.models.hf_st import MODEL_TYPE
 
     try:
-        architectures = json.loads((path / "config.json").read_text()).get("architectures")
-    except (ValueError, AttributeError):
+        cfg = json.loads((path / "config.json").read_text())
+        architectures = list(cfg.get("architectures") or [])
+        model_type = cfg.get("model_type")
+    except (ValueError, AttributeError, TypeError):
         return "hf_ctc"
-    return "hf_classifier" if ARCHITECTURE in (architectures or []) else "hf_ctc"
+    if ST_ARCHITECTURE in architectures or (not architectures and model_type == MODEL_TYPE):
+        return "hf_st"
+    return "hf_classifier" if ARCHITECTURE in architectures else "hf_ctc"
 
 
 def read_checkpoint(path: Pathlike) -> Dict[str, Any]:
@@ -222,12 +245,14 @@ def task_of_path(path: Pathlike) -> Optional[str]:
             return task_of_run(load_yaml(Path(path) / EXPORT_CONFIG))
         if kind == "exp_dir":
             return task_of_run(ckpt.newest_readable(path)[1]["config"])
-        if kind in ("hf_ctc", "hf_classifier"):
-            return "asr_ctc" if kind == "hf_ctc" else CLASSIFIER_TASKS[0]
+        if kind in ("hf_ctc", "hf_classifier", "hf_st"):
+            return {"hf_ctc": "asr_ctc", "hf_st": "st"}.get(kind, CLASSIFIER_TASKS[0])
         obj = read_checkpoint(path)
         kind = file_kind(obj)
         if kind == "fairseq" and fairseq_arch(path, obj) == FAIRSEQ_CLASSIFIER:
             return CLASSIFIER_TASKS[0]
+        if kind == "fairseq" and fairseq_arch(path, obj) in ST_ARCHS:
+            return "st"
     except (ValueError, TypeError, KeyError):
         return None
     return task_of_run(obj["config"]) if kind == "checkpoint" else "asr_ctc" if kind else None
@@ -387,16 +412,20 @@ def load_model(
 
     Args:
         path: an exp dir, a checkpoint file, an exported model dir, a fairseq fine-tuned
-            CTC or classification checkpoint, or a Hugging Face Wav2Vec2ForCTC /
-            Wav2Vec2ForSequenceClassification directory.
+            CTC, classification or xm_transformer (ST) checkpoint, or a Hugging Face
+            Wav2Vec2ForCTC / Wav2Vec2ForSequenceClassification / SpeechEncoderDecoderModel
+            directory.
         checkpoint: exp dirs only: "last" (the newest readable checkpoint), "averaged"
             (``averaged.pt``, the running average) or a checkpoint file (in the exp dir).
         lang_dir: our models: the lang dir of the vocabulary (default: the exported dir's
             ``lang/``, else the one the run recorded, found from the working directory or
-            above the exp dir); one that does not fit the model is an error.
+            above the exp dir); one that does not fit the model is an error. External ST
+            models: where to look for a fairseq model's dictionary and sentencepiece model
+            after beside it, and whose ``text_norm.json`` is the vocabulary's ``normalize``.
         vocabulary: fairseq models: the target dictionary (default ``dict.ltr.txt``
-            beside the checkpoint) or, for a classifier, the label file (default: the
-            checkpoint's own, else ``dict.<labels>.txt`` / ``labels.txt`` beside it).
+            beside the checkpoint; ST: ``dict.txt``) or, for a classifier, the label file
+            (default: the checkpoint's own, else ``dict.<labels>.txt`` / ``labels.txt``
+            beside it).
         task: the task the model must serve; for external classifiers, which do not say,
             "lid" (default) or "sid".
 
@@ -468,12 +497,16 @@ def _load(path: Path, kind: str, checkpoint: str, lang_dir, vocabulary, task) ->
         return _hf_ctc(path)
     if kind == "hf_classifier":
         return load_hf_classifier_model(path, task)
+    if kind == "hf_st":
+        return load_st_model(path, None, lang_dir)
     obj = read_checkpoint(path)
     what = file_kind(obj)
     if what == "checkpoint":
         return _ours(path, obj, "checkpoint", [path], lang_dir, path.parent)
     if what == "fairseq" and fairseq_arch(path, obj) == FAIRSEQ_CLASSIFIER:
         return load_fairseq_classifier_model(path, obj, vocabulary, task)
+    if what == "fairseq" and fairseq_arch(path, obj) in ST_ARCHS:
+        return load_st_model(path, obj, lang_dir, vocabulary)
     if what == "fairseq":
         return load_fairseq_ctc_model(path, obj, vocabulary)
     if what == "encoder":
@@ -483,8 +516,8 @@ def _load(path: Path, kind: str, checkpoint: str, lang_dir, vocabulary, task) ->
     raise CheckpointError(
         path,
         f"not a model checkpoint (top-level keys {sorted(map(str, obj))[:8]}); expected a "
-        "checkpoint of xlsr.bin.train (model + config), a fairseq wav2vec_ctc or "
-        "wav2vec_classification checkpoint",
+        "checkpoint of xlsr.bin.train (model + config), a fairseq wav2vec_ctc, "
+        "wav2vec_classification or xm_transformer checkpoint",
     )
 
 
@@ -570,3 +603,22 @@ def load_hf_classifier_model(path: Path, task: Optional[str] = None) -> LoadedMo
     files = [path / "config.json", *(path / n for n in HF_WEIGHT_FILES if (path / n).exists())]
     extra = {"format": "huggingface"}
     return _classifier(model, labels, path, "hf_classifier", task, files, extra)
+
+
+def load_st_model(
+    path: Path, obj: Optional[Dict[str, Any]], lang_dir=None, dictionary=None
+) -> LoadedModel:
+    """An external ST model: a Hugging Face SpeechEncoderDecoderModel dir (``obj`` None) or
+    a fairseq xm_transformer checkpoint read into ``obj``, with its mBART-50 vocabulary
+    (:mod:`xlsr.tasks.st_external`)."""
+    from xlsr.tasks.st_external import load_fairseq_st_model, load_hf_st_model
+
+    if obj is None:
+        model, files = load_hf_st_model(path, lang_dir)
+        kind, extra = "hf_st", {"format": "huggingface"}
+    else:
+        model, files = load_fairseq_st_model(path, obj, lang_dir, dictionary)
+        kind, extra = "fairseq_st", {"format": "fairseq", "dictionary": str(files[1])}
+    vocab = model.target_vocabulary
+    config = _external_config(model, path, extra, task="st", head="st")
+    return LoadedModel(model, "st", list(vocab.pieces), config, kind, files, None, vocab)

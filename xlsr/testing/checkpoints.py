@@ -623,3 +623,87 @@ def write_fairseq_st_checkpoint(model: StModel, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(ckpt, path)
     return path
+
+
+def random_st_model(vocab_size: int, seed: int = 0, d: int = 32) -> StModel:
+    """A tiny ``StModel`` (tiny encoder, 2-layer adaptor, 2-layer decoder of width ``d``) in
+    eval mode whose decoder, adaptor and projection weights are all random (gains 1 + and
+    biases N(0, 0.2), embeddings N(0, 0.3), matrices N(0, 0.5)): strong enough that greedy
+    output depends on the audio and the language tag; the eos embedding is doubled so that
+    some hypotheses end before the length limit."""
+    from xlsr.models.st import StConfig
+
+    cfg = StConfig(
+        vocab_size=vocab_size,
+        decoder_embed_dim=d,
+        decoder_layers=2,
+        decoder_attention_heads=4,
+        decoder_ffn_embed_dim=64,
+        max_target_positions=64,
+        adaptor_layers=2,
+        encoder_proj=d != 32,
+        encoder_proj_layer_norm=d != 32,
+    )
+    model = StModel(random_encoder(tiny_config(), seed=seed + 1), cfg)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.startswith("encoder."):
+                continue
+            noise = torch.randn(p.shape, generator=g)
+            if p.dim() == 1:  # LayerNorm gains around 1, biases around 0
+                p.copy_(float(name.endswith(".weight")) + 0.2 * noise)
+            else:
+                p.copy_((0.3 if "embed_tokens" in name else 0.5) * noise)
+        model.decoder.embed_tokens.weight[cfg.eos_id] *= 2.0
+    return model.eval()
+
+
+def _train_spm(prefix: Path, texts, vocab_size: int, symbols=()) -> None:
+    import sentencepiece as spm
+
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(list(texts)),
+        model_prefix=str(prefix),
+        model_type="unigram",
+        vocab_size=vocab_size,
+        hard_vocab_limit=False,
+        user_defined_symbols=list(symbols),
+        minloglevel=2,
+        num_threads=1,
+    )
+
+
+def write_hf_mbart50_tokenizer(directory: Path, texts, vocab_size: int = 60) -> int:
+    """Writes a tiny transformers ``MBart50Tokenizer`` into ``directory``: a unigram
+    ``sentencepiece.bpe.model`` trained on ``texts`` (ids 0-2 ``<unk> <s> </s>``, as
+    mBART-50's) and ``tokenizer_config.json``. Returns the model's vocabulary size: the
+    sentencepiece pieces + 1 (fairseq's ``<pad>``) + 52 language codes + ``<mask>``."""
+    import sentencepiece as spm
+
+    directory = Path(directory)
+    _train_spm(directory / "sentencepiece.bpe", texts, vocab_size)
+    (directory / "sentencepiece.bpe.vocab").unlink()
+    config = {"tokenizer_class": "MBart50Tokenizer", "src_lang": "en_XX", "tgt_lang": "en_XX"}
+    (directory / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
+    sp = spm.SentencePieceProcessor(model_file=str(directory / "sentencepiece.bpe.model"))
+    return sp.get_piece_size() + 1 + 52 + 1
+
+
+def write_fairseq_st_vocabulary(
+    directory: Path, texts, tags=("<lang:de>", "<lang:en>", "<lang:fr>"), vocab_size: int = 60
+) -> int:
+    """Writes a fairseq speech-to-text target vocabulary into ``directory``: ``spm.model``
+    (unigram, the language ``tags`` as user-defined symbols, as fairseq's ``prep_*_data.py``
+    build them) and ``dict.txt`` (its pieces but ``<unk> <s> </s>``, ``piece 1`` lines, in
+    sentencepiece order). Returns the model's vocabulary size (4 specials + the lines)."""
+    import sentencepiece as spm
+
+    directory = Path(directory)
+    _train_spm(directory / "spm", texts, vocab_size, tags)
+    sp = spm.SentencePieceProcessor(model_file=str(directory / "spm.model"))
+    skip = {sp.unk_id(), sp.bos_id(), sp.eos_id()}
+    pieces = [sp.id_to_piece(i) for i in range(sp.get_piece_size()) if i not in skip]
+    (directory / "dict.txt").write_text("".join(f"{p} 1\n" for p in pieces), encoding="utf-8")
+    return 4 + len(pieces)
