@@ -258,3 +258,29 @@ def test_st_models_without_their_vocabulary_are_refused(corpus, tmp_path):
     for name in ("dict.txt", "spm.model", "sentencepiece.bpe.model", str(corpus[0] / "lang")):
         assert name in message
     assert not list(tmp_path.rglob("hyps-*"))
+
+
+def test_fairseq_vocabulary_from_a_data_config_or_the_lang_dir(tmp_path):
+    # Invariant: a fairseq data config.yaml beside the checkpoint names the dictionary and
+    # sentencepiece model (vocab_filename, bpe_tokenizer.sentencepiece_model); without
+    # anything beside it, dict.txt and spm.model come from the lang dir.
+    import yaml
+
+    vocab_dir = tmp_path / "vocab"
+    size = write_fairseq_st_vocabulary(vocab_dir, TEXTS)
+    model = random_st_model(size, seed=2)
+    data = tmp_path / "data"
+    data.mkdir()
+    (vocab_dir / "dict.txt").rename(data / "spm_st.txt")
+    (vocab_dir / "spm.model").rename(data / "spm_st.model")
+    cfg = {"vocab_filename": "spm_st.txt", "bpe_tokenizer": {"sentencepiece_model": "spm_st.model"}}
+    (data / "config.yaml").write_text(yaml.safe_dump(cfg))
+    path = write_fairseq_st_checkpoint(model, data / "st.pt")
+    loaded = xlsr.load_model(path)
+    assert loaded.files == [path, data / "spm_st.txt", data / "spm_st.model"]
+    elsewhere = write_fairseq_st_checkpoint(model, tmp_path / "ckpt" / "st.pt")
+    for name in ("spm_st.txt", "spm_st.model"):
+        (data / name).rename(vocab_dir / ("dict.txt" if name.endswith("txt") else "spm.model"))
+    loaded = xlsr.load_model(elsewhere, lang_dir=vocab_dir)
+    assert loaded.files == [elsewhere, vocab_dir / "dict.txt", vocab_dir / "spm.model"]
+    assert loaded.tokenizer.languages == ["de", "en", "fr"]
