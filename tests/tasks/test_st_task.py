@@ -281,3 +281,40 @@ def test_an_export_carries_the_target_tokenizer_and_decodes_alike(data, trained,
     exported = _rows(out / "decode" / "greedy_search" / "hyps-e.jsonl")
     assert exported == _rows(trained / "decode" / "greedy_search" / "hyps-e.jsonl")
     assert len(exported) == 8
+
+
+def test_the_ctc_head_decodes_the_source_transcript_once_per_utterance(data, trained, tmp_path):
+    # Invariant: ctc_greedy_search writes the joint model's ASR output (its CTC head, greedy)
+    # scored by WER / CER against the normalised source transcripts, each source utterance
+    # once (an English utterance has a pair per target language); the hypotheses are those
+    # of the head computed here by hand. A model without a CTC head is refused.
+    import xlsr
+    from xlsr.data.tokenizer import Tokenizer
+
+    root, pairs = data
+    argv = ["--exp-dir", str(trained), "--lang-dir", str(root / "lang")]
+    argv += ["--cuts", str(root / "pairs.jsonl.gz"), "--test-set", "t"]
+    assert decode_bin.main([*argv, "--methods", "ctc_greedy_search,greedy_search"]) == 0
+    out = trained / "decode" / "ctc_greedy_search"
+    rows = {r["id"]: r for r in _rows(out / "hyps-t.jsonl")}
+    sources = {c.id.rsplit("_", 1)[0]: c for c in pairs}
+    assert sorted(rows) == sorted(sources) and len(rows) == 6 < len(pairs)
+    model, tok = xlsr.load_model(trained).model, Tokenizer(root / "lang" / "tokenizer")
+    for origin, cut in sources.items():
+        assert rows[origin]["ref"] == cut.supervisions[0].text
+        wav = torch.from_numpy(cut.load_audio()).float()
+        with torch.no_grad():
+            hidden, frames = model.encode(wav, torch.tensor([wav.shape[1]]))
+            best = model.ctc_head(hidden)[0, : int(frames[0])].argmax(-1)
+        ids = [i for i in torch.unique_consecutive(best).tolist() if i != 0]
+        assert rows[origin]["hyp"] == tok.decode(ids)
+    score = json.loads((out / "score-t.json").read_text())
+    assert score["num_utterances"] == 6 and "wer" in score and "cer" in score
+    no_ctc = {"st": {**ST_YAML["st"], "ctc_weight": 0.0}}
+    (tmp_path / "st.yaml").write_text(yaml.safe_dump(no_ctc))
+    args = tiny_train_args(root / "lang", root / "pairs.jsonl.gz", tmp_path / "exp")
+    conf = ["--config", str(tmp_path / "st.yaml"), "--max-update", "1"]
+    assert train_bin.main(["--task", "st", *args, *conf]) == 0
+    argv[1] = str(tmp_path / "exp")
+    with pytest.raises(SystemExit, match="has no CTC head"):
+        decode_bin.main([*argv, "--methods", "ctc_greedy_search"])

@@ -24,9 +24,10 @@ vocabulary (``load_external``: :mod:`xlsr.tasks.st_external`).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 import torch
 
@@ -34,6 +35,8 @@ from xlsr.decode.st_search import SearchConfig
 from xlsr.models.st import StConfig, StModel
 from xlsr.models.st import StTargets as ModelTargets
 from xlsr.tasks.base import Method, Pathlike, Task, batch_loss, register
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -92,16 +95,55 @@ class References:
         self.tokenizer = tokenizer
         self.tgt_langs: Dict[str, str] = {}
         self.untagged = 0  # utterances of the test set without a target language (check)
+        #: cut id -> (source utterance id, normalised source transcript): the references of
+        #: the CTC head's ASR output (``ctc_greedy_search``)
+        self.sources: Dict[str, Tuple[str, str]] = {}
 
     def __call__(self, cut) -> str:
         from xlsr.data.translation import target_of
 
+        source = " ".join((s.text or "").strip() for s in cut.supervisions).strip()
         try:
             tgt_lang, text = target_of(cut)
         except ValueError:
+            self.sources[cut.id] = (cut.id, self.tokenizer.normalize(source))
             return ""
         self.tgt_langs[cut.id] = tgt_lang
+        origin = cut.id[: -len(tgt_lang) - 1] if cut.id.endswith(f"_{tgt_lang}") else cut.id
+        self.sources[cut.id] = (origin, self.tokenizer.normalize(source))
         return self.tokenizer.normalize(text)
+
+
+class StBatch(NamedTuple):
+    """What decoding runs on a batch (:meth:`StTask.decoding_model`): the decoder memory and,
+    where ``ctc_greedy_search`` is chosen, the CTC head's log-probabilities."""
+
+    memory: torch.Tensor  # (B, T', D)
+    memory_lengths: torch.Tensor  # (B,)
+    ctc_log_probs: Optional[torch.Tensor] = None  # (B, T, V) over the source tokens
+    ctc_frames: Optional[torch.Tensor] = None  # (B,)
+
+
+class _Decoding(torch.nn.Module):
+    """``(waveforms, lengths) -> (StBatch, memory lengths)``: one encoder pass for the
+    decoder's memory and, with ``ctc``, the CTC head's output."""
+
+    def __init__(self, model, ctc: bool) -> None:
+        super().__init__()
+        self.model, self.ctc = model, ctc
+
+    def forward(self, waveforms, lengths):
+        hidden, frames = self.model.encode(waveforms, lengths)
+        memory, memory_lengths = self.model._bridge(hidden, frames)
+        log_probs = None
+        if self.ctc:
+            log_probs = self.model.ctc_head(hidden).float().log_softmax(dim=-1)
+        return StBatch(memory, memory_lengths, log_probs, frames), memory_lengths
+
+
+def _memory(output):
+    """The decoder memory of a batch (an :class:`StBatch`, or the memory itself)."""
+    return output.memory if isinstance(output, StBatch) else output
 
 
 class _NormaliserOnly:
@@ -184,11 +226,16 @@ class StTask(Task):
 
     def lang_files(self, lang_dir: Pathlike, methods, external: bool = False):
         from xlsr.data.translation import META_FILE, MODEL_FILE
+        from xlsr.graph.lang_dir import LangDir
 
+        need = {}
+        if CTC_METHOD in methods:  # the source tokens of the CTC head
+            need[LangDir(lang_dir).tokenizer_tokens] = f"{CTC_METHOD} (the source tokens)"
         if external:  # the model brings its vocabulary
-            return {}
+            return need
         tok = target_tokenizer_dir(lang_dir)
-        return {tok / META_FILE: "the target tokenizer", tok / MODEL_FILE: "the target tokenizer"}
+        need[tok / META_FILE] = need[tok / MODEL_FILE] = "the target tokenizer"
+        return need
 
     def check_lang(self, lang_dir: Pathlike, cfg, run_config, source: str) -> None:
         """Refuses a target tokenizer with another vocabulary size than the model's, or
@@ -225,6 +272,17 @@ class StTask(Task):
         self._references = References(tokenizer)
         return self._references
 
+    def decoding_model(self, model, methods, options):
+        """The model's memory and, for ``ctc_greedy_search``, its CTC head's output (one
+        encoder pass); a model without a CTC head is refused for that method."""
+        ctc = CTC_METHOD in methods
+        if ctc and getattr(model, "ctc_head", None) is None:
+            raise SystemExit(
+                f"--methods {CTC_METHOD}: this model has no CTC head (it was trained with "
+                "--st-ctc-weight 0); choose greedy_search / beam_search"
+            )
+        return _Decoding(model, ctc).eval()
+
     def load_external(self, path: Pathlike, lang_dir: Pathlike, checkpoint=None):
         """(model, info) of an existing ST model: a Hugging Face ``SpeechEncoderDecoderModel``
         dir, or with ``checkpoint`` a fairseq ``xm_transformer`` checkpoint; the model brings
@@ -249,8 +307,22 @@ class StTask(Task):
             tokenizer = TargetTokenizer(target_tokenizer_dir(lang_dir))
         else:
             _check_languages(tgt_langs.values(), default, tokenizer)
+        source = None
+        if CTC_METHOD in methods:
+            from xlsr.data.tokenizer import Tokenizer
+
+            source = Tokenizer(source_tokenizer_dir(lang_dir) or target_tokenizer_dir(lang_dir))
+            head = getattr(model, "ctc_head", None)
+            if head is not None and head.out_features != source.vocab_size:
+                raise SystemExit(
+                    f"--lang-dir {lang_dir}: tokenizer/ has {source.vocab_size} tokens, the "
+                    f"model's CTC head {head.out_features}: decode with the lang dir the model "
+                    "was trained with"
+                )
         return {
             "model": model,
+            "source_tokenizer": source,
+            "sources": dict(refs.sources) if refs is not None else {},
             "tokenizer": tokenizer,
             "tgt_langs": tgt_langs,
             "tgt_lang": default,
@@ -314,6 +386,7 @@ def _translate(ctx, memory, lengths, options, method: str, cut_ids) -> List[str]
     from xlsr.data.translation import EOS_ID
     from xlsr.decode import st_search
 
+    memory = _memory(memory)
     tok, cfg = ctx["tokenizer"], options[SearchConfig]
     langs = _languages_of(ctx, memory.shape[0], cut_ids)
     out: List[str] = [""] * len(langs)
@@ -361,6 +434,45 @@ def _score(ctx, out_dir, test_set: str, items, options, **kwargs) -> dict:
     )
 
 
+CTC_METHOD = "ctc_greedy_search"
+
+
+def _ctc_greedy(ctx, output, frames, options) -> Dict[str, List[str]]:
+    """The CTC head's greedy transcript of each utterance (ASR from the same encoder)."""
+    from xlsr.decode import ctc as D
+
+    if not isinstance(output, StBatch) or output.ctc_log_probs is None:
+        raise ValueError(f"{CTC_METHOD}: run the model through StTask.decoding_model")
+    tok = ctx["source_tokenizer"]
+    seqs = D.greedy_search(output.ctc_log_probs, output.ctc_frames)
+    return {CTC_METHOD: [tok.decode(s) for s in seqs]}
+
+
+def _score_asr(ctx, out_dir, test_set: str, items, options, **kwargs) -> dict:
+    """WER (and CER) of the CTC head against the source transcripts, each source utterance
+    once (the pairs of one English utterance into nine languages share its audio)."""
+    from xlsr.scoring.results import write_results
+
+    rows, seen = [], set()
+    for item in items:
+        origin, source = ctx["sources"].get(item["id"], (item["id"], None))
+        if origin in seen:
+            continue
+        seen.add(origin)
+        if source is None:
+            raise ValueError(f"{CTC_METHOD}: no source transcript for {item['id']}")
+        rows.append({**item, "id": origin, "ref": source, "src_lang": item.get("lang")})
+    kwargs = {k: v for k, v in kwargs.items() if k in ("extra_fields", "skipped_rule", "info")}
+    if len(rows) < len(items):
+        logger.info(
+            "%s: WER over %d source utterances (%d pairs share their audio)",
+            CTC_METHOD,
+            len(rows),
+            len(items),
+        )
+    return write_results(out_dir, test_set, rows, cer=True, **kwargs)
+
+
 def _method(name: str) -> Method:
     configs = (SearchConfig, TargetLangConfig)
     return Method(
@@ -369,6 +481,7 @@ def _method(name: str) -> Method:
 
 
 StTask.methods = {name: _method(name) for name in ("greedy_search", "beam_search")}
+StTask.methods[CTC_METHOD] = Method(_ctc_greedy, score=_score_asr, metric="wer")
 ST = StTask()
 
 register(ST)
