@@ -7,21 +7,30 @@
 #            characters for the auxiliary CTC, the text normaliser (local/prepare_st.py)
 #                                          -> data/manifests/st_cuts_<split>_<dir>.jsonl.gz,
 #                                             data/lang_st_<dir>/
-#   stage 3: nothing (no graphs)
-#   stage 4: python -m xlsr.bin.train --task st --config conf/train_st.yaml, per direction
+#   stage 3: CTC pretraining of the shared encoder on every language's train transcripts
+#            (python -m xlsr.bin.train --task asr_ctc --config conf/pretrain_ctc.yaml, torch
+#            CTC; the from-scratch stand-in for XLS-R pretraining; --pretrain false or an
+#            --xlsr-checkpoint skips it)        -> data/lang_st_src/, exp/ctc_src/
+#   stage 4: python -m xlsr.bin.train --task st --config conf/train_st.yaml, per direction,
+#            from the stage-3 encoder (or --xlsr-checkpoint)
 #                                          -> exp/st_<dir>/
 #   stage 5: python -m xlsr.bin.decode --task st --config conf/decode_st.yaml on every
 #            --test-sets set: BLEU / chrF per language pair (sacrebleu)
 #                                          -> exp/st_<dir>/decode/
 #
 # The recipe defines, before sourcing this file: its options (as egs/numbers/ST/run.sh:
-# directions target_vocab_size encoder_preset xlsr_checkpoint max_update test_sets methods),
-# manifests_marker and fp_manifests.
+# directions target_vocab_size encoder_preset xlsr_checkpoint pretrain pretrain_max_update
+# max_update test_sets methods), manifests_marker and fp_manifests.
 
 . utils/task_stages.sh
 
 st_check_options() {
   check_int target_vocab_size
+  check_choice pretrain true false
+  [ -z "$pretrain_max_update" ] || check_int pretrain_max_update
+  if [ -n "$xlsr_checkpoint" ] && [ "$pretrain" = true ]; then
+    pretrain=false  # the given encoder is the starting point
+  fi
   [ -z "$max_update" ] || check_int max_update
   local d
   [ -n "${directions// /}" ] || die "--directions must name x-en and/or en-x"
@@ -32,27 +41,53 @@ st_check_options() {
   [ -z "$methods" ] || decode_opts+=(--methods "$methods")
 }
 
-# st_direction DIR: sets the names the shared stage functions read for one direction
+pretrained=exp/ctc_src  # the stage-3 encoder
+
+# st_direction DIR: sets the names the shared stage functions read for one direction, or
+# for the stage-3 pretraining (DIR "src": every language's transcripts, task asr_ctc)
 st_direction() {
   direction=$1
   lang_dir=data/lang_st_$direction
   exp_dir=exp/st_$direction
   decode_conf=conf/decode_st.yaml
+  [ "$direction" != src ] || exp_dir=$pretrained
   train_cuts=$(cuts_of train)
   dev_cuts=$(cuts_of dev)
 }
-cuts_of() { echo "data/manifests/st_cuts_$1_$direction.jsonl.gz"; }
+cuts_of() {
+  if [ "$direction" = src ]; then
+    echo "data/manifests/numbers_cuts_$1.jsonl.gz"
+  else
+    echo "data/manifests/st_cuts_$1_$direction.jsonl.gz"
+  fi
+}
+# the encoder the st models start from: --xlsr-checkpoint, else the stage-3 one (or none)
+st_init() { if [ "$pretrain" = true ]; then echo "$pretrained"; else echo "$xlsr_checkpoint"; fi; }
 
 fp_lang() {
   stage_fingerprint direction="$direction" target_vocab_size="$target_vocab_size" -- \
     data/manifests/numbers_cuts_{train,dev,test}.jsonl.gz
 }
 fp_model() {
+  if [ "$direction" = src ]; then
+    stage_fingerprint task=asr_ctc lang_dir="$lang_dir" encoder_preset="$encoder_preset" -- \
+      "$train_cuts" "$dev_cuts" "$lang_dir"/{tokenizer,text_norm.json} conf/pretrain_ctc.yaml
+    return
+  fi
+  # the pretrained encoder counts by its .done marker (which names its inputs)
   stage_fingerprint task=st lang_dir="$lang_dir" encoder_preset="$encoder_preset" \
-    xlsr_checkpoint="$xlsr_checkpoint" -- "$train_cuts" "$dev_cuts" \
-    "$lang_dir"/{target_tokenizer,tokenizer,text_norm.json} conf/train_st.yaml
+    init="$(st_init)" -- "$train_cuts" "$dev_cuts" \
+    "$lang_dir"/{target_tokenizer,tokenizer,text_norm.json} conf/train_st.yaml \
+    $([ "$pretrain" = true ] && echo "$pretrained/.done")
 }
-fp_train() { fp_model; echo "option max_update=$max_update"; }
+fp_train() {
+  fp_model
+  if [ "$direction" = src ]; then
+    echo "option max_update=$pretrain_max_update"
+  else
+    echo "option max_update=$max_update"
+  fi
+}
 fp_decode() {  # fp_decode TEST_SET
   stage_fingerprint lang_dir="$lang_dir" opts="${decode_opts[*]-}" -- "$(cuts_of "$1")" \
     "$lang_dir"/{target_tokenizer,text_norm.json} "$decode_conf" "$exp_dir/.done" "$exp_dir"/*.pt
@@ -60,15 +95,34 @@ fp_decode() {  # fp_decode TEST_SET
 
 st_run_stages() {
   local d
+  if [ "$pretrain" = true ]; then
+    st_direction src
+    if run_stage 2 "every language's transcripts for the encoder's CTC pretraining: $lang_dir"; then
+      task_lang "$(fp_lang)" $PYTHON local/prepare_st.py --manifest-dir data/manifests \
+        --sources --lang-dir "$lang_dir"
+    fi
+    if run_stage 3 "CTC pretraining of the shared encoder in $exp_dir"; then
+      train_stage=3 xlsr_checkpoint="" max_update="$pretrain_max_update" \
+        task_train asr_ctc conf/pretrain_ctc.yaml
+    fi
+  elif run_stage 3 "no encoder pretraining (--pretrain false${xlsr_checkpoint:+; from --xlsr-checkpoint})"; then
+    :
+  fi
   for d in $directions; do
     st_direction "$d"
     if run_stage 2 "translation pairs and $lang_dir ($direction)"; then
       task_lang "$(fp_lang)" $PYTHON local/prepare_st.py --manifest-dir data/manifests \
         --direction "$direction" --lang-dir "$lang_dir" --vocab-size "$target_vocab_size"
     fi
-    if run_stage 3 "no graphs for st: nothing to do"; then :; fi
     if run_stage 4 "train the st model ($direction) in $exp_dir"; then
-      task_train st conf/train_st.yaml
+      if [ "$pretrain" = true ]; then
+        require_done "$pretrained/.done" "$(st_direction src && fp_train)" \
+          "$pretrained has no finished CTC pretraining from the current inputs: run stage 3"
+      fi
+      # conf/train_st.yaml keeps a pretrained encoder frozen; a from-scratch one must learn
+      local scratch=()
+      [ -n "$(st_init)" ] || scratch=(--freeze-finetune-updates 0)
+      xlsr_checkpoint=$(st_init) task_train st conf/train_st.yaml ${scratch[@]+"${scratch[@]}"}
     fi
     if run_stage 5 "decode and score ($direction: $test_sets)"; then
       check_test_sets

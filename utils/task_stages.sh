@@ -6,6 +6,7 @@
 #                                        skipped when $lang_dir/.lang.done records FP
 #   check_test_sets                      every --test-sets set has its manifest
 #   task_train TASK CONF [ARGS...]       stage 4's work: python -m xlsr.bin.train --task TASK
+#                                        (its log is stage${train_stage:-4}'s)
 #   task_decode TASK CONF [ARGS...]      stage 5's work: python -m xlsr.bin.decode --task TASK
 #                                        on each of $test_sets (plus the words that an optional
 #                                        function `decode_set_args SET` prints: options of one set)
@@ -52,7 +53,7 @@ task_train() {
   fi
   rm -f "$exp_dir/.done"
   mark_done "$exp_dir/.inputs" "$model_fp"
-  slog=$(stage_log 4)
+  slog=$(stage_log "${train_stage:-4}")
   local extra=()
   [ -n "$xlsr_checkpoint" ] && extra+=(--xlsr-checkpoint "$xlsr_checkpoint")
   [ -n "$max_update" ] && extra+=(--max-update "$max_update")

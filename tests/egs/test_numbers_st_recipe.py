@@ -1,15 +1,18 @@
 """egs/numbers/ST at a tiny size, in a scratch copy: stages 0-5 for both directions from
-nothing, the translation result files with sacrebleu signatures, and a rerun that skips every
+nothing (the encoder CTC-pretrained in stage 3), the translation result files with sacrebleu signatures, and a rerun that skips every
 finished stage."""
 
 import json
 
 import pytest
+import torch
 
+from xlsr.models.safe_pickle import torch_load
 from xlsr.testing.recipe import copy_recipe, run_recipe
 
 TINY = ["--num-utterances", "120", "--languages", "en,de,fr", "--max-number", "99"]
 TINY += ["--encoder-preset", "xlsr_tiny", "--max-update", "3", "--target-vocab-size", "60"]
+TINY += ["--pretrain-max-update", "3"]
 
 
 def test_st_recipe_both_directions(tmp_path):
@@ -31,5 +34,15 @@ def test_st_recipe_both_directions(tmp_path):
             assert {"bleu", "chrf", "signature"} <= set(score)
             assert "BLEU" in str(score["signature"]) or "nrefs" in str(score["signature"])
             assert {r["tgt_lang"] for r in rows} == targets
+    # stage 3 pretrained the encoder (CTC on every language); the st models start from it
+    # and keep it frozen (conf/train_st.yaml)
+    pretrained = torch_load(work / "exp" / "ctc_src" / "checkpoint-3.pt")
+    assert pretrained["config"]["task"] == "asr_ctc"
+    for direction in ("x-en", "en-x"):
+        state = torch_load(work / "exp" / f"st_{direction}" / "checkpoint-3.pt")
+        assert state["config"]["xlsr_checkpoint"] == "exp/ctc_src"
+        encoder = {k: v for k, v in state["model"].items() if k.startswith("encoder.")}
+        assert encoder and all(torch.equal(v, pretrained["model"][k]) for k, v in encoder.items())
     again = run_recipe(work, *TINY)
-    assert again.count("up to date") == 4 and again.count("already decoded") == 2, again
+    assert again.count("up to date") == 5 and again.count("already decoded") == 2, again
+    assert again.count("trained from these inputs") == 3, again

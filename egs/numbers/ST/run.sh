@@ -8,8 +8,10 @@
 #   stage 1: lhotse manifests, cuts, Kaldi dirs; validate_data on the cuts -> data/manifests/
 #   stage 2: per direction: translation pairs, target tokenizer with language tags, source
 #            characters                            -> data/lang_st_<dir>/
-#   stage 3: nothing (no graphs for ST)
-#   stage 4: train per direction                   -> exp/st_<dir>/
+#   stage 2: also every language's transcripts for the pretraining -> data/lang_st_src/
+#   stage 3: CTC pretraining of the shared encoder on all ten languages (the stand-in for
+#            XLS-R pretraining offline)            -> exp/ctc_src/
+#   stage 4: train per direction from that encoder -> exp/st_<dir>/
 #   stage 5: decode --test-sets, BLEU / chrF per language pair -> exp/st_<dir>/decode/
 #
 # Stage markers, logs and stale exp dirs work as in egs/numbers/ASR (see its README).
@@ -17,7 +19,7 @@
 # Options (defaults below): --stage --stop-stage --num-utterances --max-number
 #   --numbers-per-utt --languages --speakers-per-lang --eval-speakers-per-lang --seed
 #   --num-jobs --allow-bad-data --directions --target-vocab-size --encoder-preset
-#   --xlsr-checkpoint --max-update --test-sets --methods
+#   --xlsr-checkpoint --pretrain --pretrain-max-update --max-update --test-sets --methods
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -35,7 +37,9 @@ allow_bad_data=false     # true: go on when validate_data (stage 1) finds cuts t
 directions="x-en en-x"   # the models to build: x-en (9 languages -> en), en-x (en -> 9)
 target_vocab_size=500    # target sentencepiece pieces (a small corpus may stop short)
 encoder_preset=xlsr_mini # the tiny from-scratch encoder (no pretrained weights offline)
-xlsr_checkpoint=""       # fairseq/HF XLS-R checkpoint to fine-tune instead
+xlsr_checkpoint=""       # fairseq/HF XLS-R checkpoint (or one of ours) to start from instead
+pretrain=true            # stage 3: CTC-pretrain the encoder first (off with --xlsr-checkpoint)
+pretrain_max_update=""   # default: conf/pretrain_ctc.yaml
 max_update=""            # default: conf/train_st.yaml
 test_sets="test"         # "dev test" for both
 methods=""               # default: conf/decode_st.yaml
