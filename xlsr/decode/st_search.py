@@ -158,12 +158,17 @@ class _Beams:
         k = origin.shape[1]
         idx = torch.tensor(live, device=origin.device)
         rows = (idx[:, None] * k + origin[idx]).reshape(-1)
-        self.utts = [self.utts[n] for n in live]
         self.tokens = torch.cat([self.tokens[rows], new_tokens[idx].reshape(-1, 1)], dim=1)
         self.scores = scores[idx]
+        assert self.cache is not None
+        if len(live) == len(self.utts):
+            # rows stay within their utterance: the beams' memory, lengths and cross-attention
+            # keys / values are the same, only the self-attention cache follows the beams
+            self.cache = reorder_cache(self.cache, rows, parts=("self",))
+            return
+        self.utts = [self.utts[n] for n in live]
         self.memory, self.memory_lengths = self.memory[rows], self.memory_lengths[rows]
         self.max_lens = self.max_lens[rows]
-        assert self.cache is not None
         self.cache = reorder_cache(self.cache, rows)
 
 

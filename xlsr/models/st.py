@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
+from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -390,10 +390,17 @@ class StModel(TaskModel):
         return per_utt[finite].sum(), float((~finite).sum())
 
 
-def reorder_cache(cache: Cache, order: Tensor) -> Cache:
-    """The cache of ``decode_step`` with its batch rows picked by ``order`` (beam search)."""
+def reorder_cache(cache: Cache, order: Tensor, parts: Optional[Sequence[str]] = None) -> Cache:
+    """The cache of ``decode_step`` with its batch rows picked by ``order`` (beam search);
+    ``parts`` ("self", "cross"): only those are reordered, the others kept as they are (the
+    cross-attention keys / values of the beams of one utterance are the same)."""
     layers = [
-        {part: {k: t.index_select(0, order) for k, t in kv.items()} for part, kv in lc.items()}
+        {
+            part: {k: t.index_select(0, order) for k, t in kv.items()}
+            if parts is None or part in parts
+            else kv
+            for part, kv in lc.items()
+        }
         for lc in cache.get("layers", [])  # type: ignore[union-attr]
     ]
     return {"length": cache.get("length", 0), "layers": layers}
