@@ -163,3 +163,21 @@ def test_empty_hypotheses_references_and_sets():
         translation_scores([{"id": "a", "ref": "x", "hyp": "x", "src_lang": "de"}])
     with pytest.raises(ValueError, match="duplicate"):
         translation_scores([items[0], items[0]])
+
+
+def test_a_direction_whose_references_are_too_short_for_bleu_says_so(tmp_path, caplog):
+    # Invariant: where no reference of a direction has 4 tokens (German numbers are single
+    # compound words), BLEU is 0 even for a perfect translation; the score, the report and
+    # the log say so and point to chrF. Directions with longer references carry no note.
+    short = ["neunzehnhundertfünfundzwanzig", "dreitausend zweihundert", "sieben"]
+    items = [item(f"en-{i}", "en", "de", r, r) for i, r in enumerate(short)]
+    items += [it for it in ITEMS if it["src_lang"] == "de"]
+    with caplog.at_level("WARNING", logger="xlsr.scoring.translation"):
+        score = write_translation_results(tmp_path, "t", items)
+    perfect = score["directions"]["en-de"]
+    assert perfect["bleu"] == sacre(items[:3])[0] == 0.0 and perfect["chrf"] == 100.0
+    assert "no reference has 4 tokens (the longest: 2)" in perfect["bleu_note"]
+    assert "bleu_note" not in score["directions"]["de-en"]
+    report = (tmp_path / "report-t.txt").read_text()
+    assert "en-de\t3\t0.00 *" in report and "* en-de: no reference has 4 tokens" in report
+    assert "en-de: no reference has 4 tokens" in caplog.text

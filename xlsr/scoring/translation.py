@@ -147,6 +147,13 @@ def corpus_scores(
     }
     if note:
         out["tokenize_note"] = note
+    longest = max((len(bleu.tokenizer(r).split()) for r in refs[0]), default=0)
+    if longest < bleu.max_ngram_order:
+        out["bleu_note"] = (
+            f"no reference has {bleu.max_ngram_order} tokens (the longest: {longest}): BLEU "
+            f"counts no {bleu.max_ngram_order}-gram match here, whatever the output (0 or near "
+            "it by construction); compare chrF"
+        )
     return out
 
 
@@ -225,7 +232,8 @@ def format_report(test_set: str, score: Mapping) -> str:
     """A human table: a row per direction, the average over directions, pooled targets."""
     lines = [f"## {test_set}: BLEU / chrF per direction", "direction\tn\tBLEU\tchrF\ttok"]
     for name, d in score["directions"].items():
-        lines.append(f"{name}\t{d['n']}\t{_num(d['bleu'])}\t{_num(d['chrf'])}\t{_tok(d)}")
+        mark = " *" if "bleu_note" in d else ""
+        lines.append(f"{name}\t{d['n']}\t{_num(d['bleu'])}{mark}\t{_num(d['chrf'])}\t{_tok(d)}")
     count = len(score["directions"])
     lines.append(f"average ({count} directions)\t{score['num_utterances']}\t")
     lines[-1] += f"{_num(score['bleu'])}\t{_num(score['chrf'])}\t"
@@ -244,6 +252,9 @@ def format_report(test_set: str, score: Mapping) -> str:
         f"note {n}: {d['tokenize_note']}"
         for n, d in score["directions"].items()
         if "tokenize_note" in d
+    ]
+    lines += [
+        f"* {n}: {d['bleu_note']}" for n, d in score["directions"].items() if "bleu_note" in d
     ]
     return "\n".join(lines) + "\n"
 
@@ -273,6 +284,9 @@ def write_translation_results(
     """
     _check_test_set(test_set)
     score = translation_scores(items, skipped_rule, tokenize)
+    for name, d in score["directions"].items():
+        if "bleu_note" in d:
+            logger.warning("%s %s: %s", test_set, name, d["bleu_note"])
     score["bleu_loss"] = None if score["bleu"] is None else 100.0 - score["bleu"]
     score.update(accounting(items, skipped_rule), **(info or {}))
     out = Path(out_dir)
