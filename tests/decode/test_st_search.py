@@ -250,3 +250,52 @@ def test_len_penalty_ranks_by_sum_over_length_power():
     assert ranked[1.0] == [([4, 4, 4], pytest.approx(-0.375)), ([3], pytest.approx(-0.7))]
     greedy = greedy_search(stub, memory, lengths, prefix, SearchConfig(max_len_b=6))
     assert greedy == [[4, 4, 4]]
+
+
+def _brute_ctc(log_probs, labels, blank=0):
+    """log p_ctc(labels) by summing every frame alignment (T <= 6): independent of torch."""
+    t, v = log_probs.shape
+    total = -math.inf
+    for path in itertools.product(range(v), repeat=t):
+        collapsed = [k for i, k in enumerate(path) if i == 0 or k != path[i - 1]]
+        if [k for k in collapsed if k != blank] == list(labels):
+            s = sum(float(log_probs[i, k]) for i, k in enumerate(path))
+            total = max(total, s) + math.log1p(math.exp(-abs(total - s)))
+    return total
+
+
+def test_ctc_log_likelihoods_equal_the_sum_over_alignments():
+    # Invariant: the CTC score of a hypothesis is the log of the summed probability of
+    # every alignment of it (blank 0), -inf where it cannot be emitted in the frames.
+    from xlsr.decode.st_search import ctc_log_likelihoods
+
+    torch.manual_seed(0)
+    lp = torch.randn(6, 4).log_softmax(-1)
+    hyps = [[1], [1, 2], [2, 2], [3, 1, 3], [1, 1, 1, 1]]
+    got = ctc_log_likelihoods(lp, 5, hyps)
+    for h, g in zip(hyps, got):
+        want = _brute_ctc(lp[:5], h)
+        assert (g == want == -math.inf) or g == pytest.approx(want, abs=1e-5), h
+    assert got[-1] == -math.inf  # four equal labels need seven frames
+
+
+def test_joint_ctc_rescore_interpolates_and_reorders():
+    # Invariant: weight 0 keeps the attention order and scores; weight 1 ranks by the CTC
+    # log-likelihood normalised by (n + 1) ** len_penalty; in between the mix.
+    from xlsr.decode.st_search import ctc_log_likelihoods, joint_ctc_rescore
+
+    torch.manual_seed(1)
+    lp = torch.randn(6, 4).log_softmax(-1)
+    nbest = [([1, 2], -0.5), ([2], -0.7), ([3, 3], -0.9)]
+    assert joint_ctc_rescore(nbest, lp, 6, 0.0) == nbest
+    ctc = ctc_log_likelihoods(lp, 6, [h for h, _ in nbest])
+    for w in (0.3, 1.0):
+        got = joint_ctc_rescore(nbest, lp, 6, w, len_penalty=1.0)
+        want = sorted(
+            ((h, (1 - w) * a + w * c / (len(h) + 1)) for (h, a), c in zip(nbest, ctc)),
+            key=lambda x: -x[1],
+        )
+        assert [h for h, _ in got] == [h for h, _ in want]
+        assert [s for _, s in got] == pytest.approx([s for _, s in want])
+    with pytest.raises(ValueError, match="ctc weight must be in"):
+        joint_ctc_rescore(nbest, lp, 6, 1.5)

@@ -318,3 +318,26 @@ def test_the_ctc_head_decodes_the_source_transcript_once_per_utterance(data, tra
     argv[1] = str(tmp_path / "exp")
     with pytest.raises(SystemExit, match="has no CTC head"):
         decode_bin.main([*argv, "--methods", "ctc_greedy_search"])
+
+
+def test_joint_ctc_attention_rescoring_needs_a_target_ctc(data, trained, tmp_path):
+    # Invariant: a model trained with a CTC over the target tokens (--st-ctc-target target:
+    # head of vocab_size outputs) decodes beam_search --ctc-weight W, each utterance's hyp
+    # the best of its beam n-best by joint score; the CTC head of the source transcript
+    # cannot score translations and a target CTC is no ASR: both refused, naming the fix.
+    root, pairs = data
+    args = tiny_train_args(root / "lang", root / "pairs.jsonl.gz", tmp_path / "exp")
+    conf = ["--config", str(root / "st.yaml"), "--max-update", "2", "--st-ctc-target", "target"]
+    assert train_bin.main(["--task", "st", *args, *conf]) == 0
+    state = torch.load(tmp_path / "exp" / "checkpoint-2.pt", map_location="cpu", weights_only=False)
+    assert state["model"]["ctc_head.weight"].shape[0] == state["config"]["st"]["vocab_size"]
+    argv = ["--lang-dir", str(root / "lang"), "--cuts", str(root / "pairs.jsonl.gz")]
+    argv += ["--test-set", "t", "--beam", "3", "--max-len-b", "4", "--methods", "beam_search"]
+    assert decode_bin.main(["--exp-dir", str(tmp_path / "exp"), *argv, "--ctc-weight", "0.5"]) == 0
+    rows = _rows(tmp_path / "exp" / "decode" / "beam_search" / "hyps-t.jsonl")
+    assert len(rows) == len(pairs) and all(len(r["hyp"].split()) <= 4 for r in rows)
+    with pytest.raises(SystemExit, match="cannot score translations"):
+        decode_bin.main(["--exp-dir", str(trained), *argv, "--ctc-weight", "0.5"])
+    argv[-1] = "ctc_greedy_search"
+    with pytest.raises(SystemExit, match="over the target tokens"):
+        decode_bin.main(["--exp-dir", str(tmp_path / "exp"), *argv])

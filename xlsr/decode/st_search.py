@@ -13,6 +13,9 @@ per utterance, in the order of the batch:
 | :func:`greedy_search` | 1 (argmax)                        | token ids                    |
 | :func:`beam_search`   | ``beam``, batched with the cache  | ``nbest`` (token ids, score) |
 
+:func:`joint_ctc_rescore` reorders an n-best by joint CTC/attention scores, where the model
+has a CTC head over the target tokens (``StConfig.ctc_target = "target"``).
+
 Results are the tokens after the prefix, without ``eos``. A hypothesis of ``n`` tokens ends
 with ``eos`` at step ``n``; ``eos`` is not allowed before step ``min_len`` and is forced at
 step ``max_len = min(int(max_len_a * memory_length + max_len_b), max_target_positions - P)``
@@ -253,3 +256,49 @@ def beam_search(
         if not _step(beams, model, step, cfg, finished, p):
             break
     return [sorted(h, key=lambda x: -x[1])[: cfg.nbest] for h in finished]
+
+
+def ctc_log_likelihoods(
+    log_probs: Tensor, frames: int, hyps: List[List[int]], blank: int = 0
+) -> List[float]:
+    """``log p_ctc(y | x)`` of each token sequence ``y`` in ``hyps`` under one utterance's
+    CTC output ``log_probs`` (T, V) (its first ``frames`` rows); -inf where infeasible."""
+    import torch.nn.functional as F
+
+    if not hyps:
+        return []
+    n = len(hyps)
+    lp = log_probs[:frames].float()[:, None, :].expand(frames, n, log_probs.shape[-1])
+    flat = torch.tensor([t for h in hyps for t in h], dtype=torch.long, device=lp.device)
+    loss = F.ctc_loss(
+        lp,
+        flat,
+        torch.full((n,), frames, dtype=torch.long),
+        torch.tensor([len(h) for h in hyps], dtype=torch.long),
+        blank=blank,
+        reduction="none",
+        zero_infinity=False,
+    )
+    return [-float(x) for x in loss.cpu()]
+
+
+def joint_ctc_rescore(
+    nbest: List[Hypothesis],
+    log_probs: Tensor,
+    frames: int,
+    weight: float,
+    len_penalty: float = 1.0,
+    blank: int = 0,
+) -> List[Hypothesis]:
+    """Joint CTC/attention scores of one utterance's n-best (Watanabe et al. 2017, ESPnet's
+    ``ctc_weight``): ``(1 - weight) * attention + weight * log p_ctc / (n + 1) ** len_penalty``
+    for a hypothesis of ``n`` tokens, the attention score being the beam search's (already
+    normalised the same way); best first. A hypothesis the CTC cannot emit scores -inf."""
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"ctc weight must be in [0, 1], got {weight}")
+    ctc = ctc_log_likelihoods(log_probs, frames, [h for h, _ in nbest], blank)
+    joint = [
+        (h, (1.0 - weight) * att + weight * c / float(len(h) + 1) ** len_penalty)
+        for (h, att), c in zip(nbest, ctc)
+    ]
+    return sorted(joint, key=lambda x: -x[1])

@@ -55,7 +55,12 @@ class StConfig:
     encoder_proj: bool = False  # fairseq encoder_proj (w2v_encoder.proj: Linear enc -> dec width)
     encoder_proj_layer_norm: bool = False  # fairseq w2v_proj_ln (with adaptor_proj archs)
     label_smoothing: float = 0.1  # fairseq label_smoothed_cross_entropy --label-smoothing
-    ctc_weight: float = 0.0  # auxiliary CTC on the source transcript (0 = off)
+    ctc_weight: float = 0.0  # auxiliary CTC loss (0 = off), on ctc_target
+    # "source": the source transcript (source_vocab_size outputs: the joint model decodes as
+    # ASR too); "target": the translation's tokens (vocab_size outputs, blank = <s> id 0,
+    # which no target holds), for joint CTC/attention scoring of the beam search's n-best
+    # (ESPnet's ST CTC); a target CTC knows no target language: one target language only
+    ctc_target: str = "source"
     source_vocab_size: int = 0  # CTC output size including the blank (id 0)
     pad_id: int = 1  # fairseq dictionary pad(); HF pad_token_id
     eos_id: int = 2  # fairseq dictionary eos(); HF eos_token_id (decoder start in fairseq)
@@ -276,10 +281,13 @@ class StModel(TaskModel):
                 width, d, cfg.adaptor_layers, cfg.adaptor_kernel, cfg.adaptor_stride
             )
         self.ctc_head = None
+        if cfg.ctc_target not in ("source", "target"):
+            raise ValueError(f"ctc_target must be 'source' or 'target', got {cfg.ctc_target!r}")
         if cfg.ctc_weight > 0:
-            if cfg.source_vocab_size <= 1:
+            outputs = cfg.vocab_size if cfg.ctc_target == "target" else cfg.source_vocab_size
+            if cfg.ctc_target == "source" and outputs <= 1:
                 raise ValueError(f"ctc_weight {cfg.ctc_weight} needs source_vocab_size > 1")
-            self.ctc_head = nn.Linear(encoder.output_dim, cfg.source_vocab_size)
+            self.ctc_head = nn.Linear(encoder.output_dim, outputs)
         self.decoder = StDecoder(cfg)
 
     def _bridge(self, hidden: Tensor, frames: Tensor) -> Tuple[Tensor, Tensor]:
@@ -378,16 +386,24 @@ class StModel(TaskModel):
     def ctc_loss(self, hidden: Tensor, frames: Tensor, targets: StTargets) -> Tuple[Tensor, float]:
         """Summed CTC loss of the source transcript over the feasible utterances, and the
         number of infeasible ones (they contribute nothing, fairseq ``zero_infinity``)."""
-        if targets.source is None or targets.source_lengths is None:
-            raise ValueError("ctc_weight > 0 needs targets.source and targets.source_lengths")
         assert self.ctc_head is not None
         log_probs = self.ctc_head(hidden).float().log_softmax(dim=-1)
-        sources = [
-            row[:n].tolist() for row, n in zip(targets.source, targets.source_lengths.tolist())
-        ]
+        if self.cfg.ctc_target == "target":
+            sources = [self.target_ctc_tokens(row.tolist()) for row in targets.target]
+        elif targets.source is None or targets.source_lengths is None:
+            raise ValueError("ctc_weight > 0 needs targets.source and targets.source_lengths")
+        else:
+            lengths = targets.source_lengths.tolist()
+            sources = [row[:n].tolist() for row, n in zip(targets.source, lengths)]
         per_utt = torch_ctc_loss(log_probs, frames, sources)
         finite = torch.isfinite(per_utt)
         return per_utt[finite].sum(), float((~finite).sum())
+
+    def target_ctc_tokens(self, target: Sequence[int]) -> List[int]:
+        """The target CTC's label sequence of a target row ``<lang> tokens </s> pad...``:
+        the tokens (no language tag, eos or pad)."""
+        cfg = self.cfg
+        return [t for t in list(target)[1:] if t not in (cfg.eos_id, cfg.pad_id)]
 
 
 def reorder_cache(cache: Cache, order: Tensor, parts: Optional[Sequence[str]] = None) -> Cache:

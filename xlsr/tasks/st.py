@@ -7,7 +7,12 @@ source transcript (``--st-ctc-weight``), the ASR tokenizer in ``tokenizer/``.
 
     method          options                         writes in EXP_DIR/decode/<method>/
     greedy_search   SearchConfig, TargetLangConfig  hyps (src_lang, tgt_lang), score (bleu,
-    beam_search     SearchConfig, TargetLangConfig  chrf, signature, bleu_loss), report
+    beam_search     SearchConfig, TargetLangConfig, chrf, signature, bleu_loss), report
+                    CtcRescoreConfig (--ctc-weight:
+                    joint CTC/attention n-best scores,
+                    a target-CTC model)
+    ctc_greedy_search  (the source-CTC head: ASR)   hyps, score (wer, cer) against the source
+                                                    transcripts, each utterance once
 
 The decoder starts from ``</s> <lang tag>``: the target language is forced (mBART-50, HF
 ``forced_bos_token_id``). Each cut of the test set says its target language (supervision
@@ -24,6 +29,7 @@ vocabulary (``load_external``: :mod:`xlsr.tasks.st_external`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +48,17 @@ logger = logging.getLogger(__name__)
 @dataclass
 class TargetLangConfig:
     tgt_lang: str = ""  # target language of cuts that name none (audio files; e.g. "en")
+
+
+@dataclass
+class CtcRescoreConfig:
+    # beam_search: joint CTC/attention score of the n-best (all beam hypotheses), weight of
+    # the CTC; needs a model with a target CTC (--st-ctc-target target); 0 = off
+    ctc_weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.ctc_weight <= 1.0:
+            raise ValueError(f"--ctc-weight must be in [0, 1], got {self.ctc_weight}")
 
 
 def target_tokenizer_dir(lang_dir: Pathlike) -> Path:
@@ -155,6 +172,34 @@ class _NormaliserOnly:
         self.languages: Optional[List[str]] = None  # known once the model is loaded
 
 
+def _ctc_wanted(model, methods, options) -> bool:
+    """Whether decoding needs the CTC head's output; SystemExit where the model's head does
+    not serve the chosen methods (none, or over the other side's tokens)."""
+    joint = options.get(CtcRescoreConfig)
+    rescore = "beam_search" in methods and joint is not None and joint.ctc_weight > 0
+    ctc_target = getattr(getattr(model, "cfg", None), "ctc_target", "source")
+    if (CTC_METHOD in methods or rescore) and getattr(model, "ctc_head", None) is None:
+        what = f"--methods {CTC_METHOD}" if CTC_METHOD in methods else "--ctc-weight"
+        raise SystemExit(
+            f"{what}: this model has no CTC head (it was trained with --st-ctc-weight 0); "
+            "choose greedy_search / beam_search without --ctc-weight"
+        )
+    if CTC_METHOD in methods and ctc_target != "source":
+        raise SystemExit(
+            f"--methods {CTC_METHOD}: this model's CTC head is over the target tokens "
+            "(--st-ctc-target target), not the source transcript; use beam_search "
+            "--ctc-weight W for its joint CTC/attention scores"
+        )
+    if rescore and ctc_target != "target":
+        raise SystemExit(
+            "--ctc-weight: this model's CTC head is over the source transcript (ASR: --methods "
+            f"{CTC_METHOD}), not the target tokens, so it cannot score translations; train "
+            "with --st-ctc-target target for joint CTC/attention scores, or decode with "
+            "--ctc-weight 0"
+        )
+    return CTC_METHOD in methods or rescore
+
+
 class StTask(Task):
     """Speech translation (see the module docstring)."""
 
@@ -176,6 +221,7 @@ class StTask(Task):
         "encoder_proj",
         "encoder_proj_layer_norm",
         "source_vocab_size",
+        "ctc_target",
     )
     require_text = True
     metric = "bleu_loss"  # 100 - BLEU: summaries rank lower-is-better
@@ -273,15 +319,9 @@ class StTask(Task):
         return self._references
 
     def decoding_model(self, model, methods, options):
-        """The model's memory and, for ``ctc_greedy_search``, its CTC head's output (one
-        encoder pass); a model without a CTC head is refused for that method."""
-        ctc = CTC_METHOD in methods
-        if ctc and getattr(model, "ctc_head", None) is None:
-            raise SystemExit(
-                f"--methods {CTC_METHOD}: this model has no CTC head (it was trained with "
-                "--st-ctc-weight 0); choose greedy_search / beam_search"
-            )
-        return _Decoding(model, ctc).eval()
+        """The model's memory and, for ``ctc_greedy_search`` or joint CTC/attention scores
+        (``--ctc-weight``), its CTC head's output, from one encoder pass."""
+        return _Decoding(model, _ctc_wanted(model, methods, options)).eval()
 
     def load_external(self, path: Pathlike, lang_dir: Pathlike, checkpoint=None):
         """(model, info) of an existing ST model: a Hugging Face ``SpeechEncoderDecoderModel``
@@ -308,7 +348,7 @@ class StTask(Task):
         else:
             _check_languages(tgt_langs.values(), default, tokenizer)
         source = None
-        if CTC_METHOD in methods:
+        if _ctc_wanted(model, methods, options) and CTC_METHOD in methods:
             from xlsr.data.tokenizer import Tokenizer
 
             source = Tokenizer(source_tokenizer_dir(lang_dir) or target_tokenizer_dir(lang_dir))
@@ -386,8 +426,9 @@ def _translate(ctx, memory, lengths, options, method: str, cut_ids) -> List[str]
     from xlsr.data.translation import EOS_ID
     from xlsr.decode import st_search
 
-    memory = _memory(memory)
+    output, memory = memory, _memory(memory)
     tok, cfg = ctx["tokenizer"], options[SearchConfig]
+    weight = options[CtcRescoreConfig].ctc_weight if CtcRescoreConfig in options else 0.0
     langs = _languages_of(ctx, memory.shape[0], cut_ids)
     out: List[str] = [""] * len(langs)
     for lang in sorted(set(langs)):
@@ -398,6 +439,17 @@ def _translate(ctx, memory, lengths, options, method: str, cut_ids) -> List[str]
         prefix = prefix.expand(len(rows), 2)
         if method == "greedy_search":
             seqs = st_search.greedy_search(ctx["model"], mem, lens, prefix, cfg)
+        elif weight > 0:  # joint CTC/attention scores of every beam hypothesis
+            nbests = st_search.beam_search(
+                ctx["model"], mem, lens, prefix, dataclasses.replace(cfg, nbest=cfg.beam)
+            )
+            frames = output.ctc_frames.tolist()
+            seqs = [
+                st_search.joint_ctc_rescore(
+                    nbest, output.ctc_log_probs[i], frames[i], weight, cfg.len_penalty
+                )[0][0]
+                for i, nbest in zip(rows, nbests)
+            ]
         else:
             nbests = st_search.beam_search(ctx["model"], mem, lens, prefix, cfg)
             seqs = [nbest[0][0] for nbest in nbests]
@@ -474,7 +526,9 @@ def _score_asr(ctx, out_dir, test_set: str, items, options, **kwargs) -> dict:
 
 
 def _method(name: str) -> Method:
-    configs = (SearchConfig, TargetLangConfig)
+    configs: Tuple[type, ...] = (SearchConfig, TargetLangConfig)
+    if name == "beam_search":
+        configs += (CtcRescoreConfig,)
     return Method(
         _runner(name), configs, score=_score, metric="bleu_loss", check=_check, cut_ids=True
     )
