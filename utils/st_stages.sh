@@ -12,7 +12,7 @@
 #            CTC; the from-scratch stand-in for XLS-R pretraining; --pretrain false or an
 #            --xlsr-checkpoint skips it)        -> data/lang_st_src/, exp/ctc_src/
 #   stage 4: python -m xlsr.bin.train --task st --config conf/train_st.yaml, per direction,
-#            from the stage-3 encoder (or --xlsr-checkpoint)
+#            from the stage-3 encoder (or --xlsr-checkpoint); --train-jobs directions at once
 #                                          -> exp/st_<dir>/
 #   stage 5: python -m xlsr.bin.decode --task st --config conf/decode_st.yaml on every
 #            --test-sets set: BLEU / chrF per language pair (sacrebleu)
@@ -20,12 +20,12 @@
 #
 # The recipe defines, before sourcing this file: its options (as egs/numbers/ST/run.sh:
 # directions target_vocab_size encoder_preset xlsr_checkpoint pretrain pretrain_max_update
-# max_update test_sets methods), manifests_marker and fp_manifests.
+# max_update train_jobs test_sets methods), manifests_marker and fp_manifests.
 
 . utils/task_stages.sh
 
 st_check_options() {
-  check_int target_vocab_size
+  check_int target_vocab_size train_jobs
   check_choice pretrain true false
   [ -z "$pretrain_max_update" ] || check_int pretrain_max_update
   if [ -n "$xlsr_checkpoint" ] && [ "$pretrain" = true ]; then
@@ -93,6 +93,61 @@ fp_decode() {  # fp_decode TEST_SET
     "$lang_dir"/{target_tokenizer,text_norm.json} "$decode_conf" "$exp_dir/.done" "$exp_dir"/*.pt
 }
 
+# st_train: stage 4's work for the direction st_direction set
+st_train() {
+  if [ "$pretrain" = true ]; then
+    require_done "$pretrained/.done" "$(st_direction src && fp_train)" \
+      "$pretrained has no finished CTC pretraining from the current inputs: run stage 3"
+  fi
+  # conf/train_st.yaml keeps a pretrained encoder frozen; a from-scratch one must learn
+  local scratch=()
+  [ -n "$(st_init)" ] || scratch=(--freeze-finetune-updates 0)
+  xlsr_checkpoint=$(st_init) task_train st conf/train_st.yaml ${scratch[@]+"${scratch[@]}"}
+}
+
+# st_train_all: stage 4 for every direction; with --train-jobs N > 1, up to N directions
+# train at once in the background, each with (cores / N) threads (two 1-thread trainings
+# on 2 cores do about 1.7x the work of one 2-thread training), each one's output in
+# exp/log/stage4-<dir>-<time>.out; a direction already trained from these inputs is skipped.
+st_train_all() {
+  local d todo=() pids=() names=() outs=() failed=() threads i
+  for d in $directions; do
+    st_direction "$d"
+    if stage_is_done "$exp_dir/.done" "$(fp_train)"; then
+      log "$exp_dir is trained from these inputs ($exp_dir/.done), skipping"
+    else
+      todo+=("$d")
+    fi
+  done
+  if [ "$train_jobs" -le 1 ] || [ ${#todo[@]} -le 1 ]; then
+    for d in ${todo[@]+"${todo[@]}"}; do
+      st_direction "$d"
+      st_train
+    done
+    return 0
+  fi
+  threads=$(( $(nproc) / train_jobs ))
+  [ "$threads" -ge 1 ] || threads=1
+  mkdir -p exp/log
+  for d in "${todo[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$train_jobs" ]; do sleep 5; done
+    st_direction "$d"
+    outs+=("exp/log/stage4-$d-$(date +%Y%m%d-%H%M%S).out")
+    log "training $d in $exp_dir in the background ($threads thread(s)): output in ${outs[-1]}"
+    (OMP_NUM_THREADS=$threads st_train) >"${outs[-1]}" 2>&1 &
+    pids+=($!)
+    names+=("$d")
+  done
+  for i in "${!pids[@]}"; do
+    if wait "${pids[$i]}"; then
+      log "${names[$i]}: $(grep -h 'training done' "${outs[$i]}" | tail -n 1 | sed 's/.*\] //')"
+    else
+      failed+=("${names[$i]} (${outs[$i]})")
+    fi
+  done
+  [ ${#failed[@]} -eq 0 ] || die "stage 4 failed for: ${failed[*]}; the end of each output says why"
+}
+
 st_run_stages() {
   local d
   if [ "$pretrain" = true ]; then
@@ -114,16 +169,12 @@ st_run_stages() {
       task_lang "$(fp_lang)" $PYTHON local/prepare_st.py --manifest-dir data/manifests \
         --direction "$direction" --lang-dir "$lang_dir" --vocab-size "$target_vocab_size"
     fi
-    if run_stage 4 "train the st model ($direction) in $exp_dir"; then
-      if [ "$pretrain" = true ]; then
-        require_done "$pretrained/.done" "$(st_direction src && fp_train)" \
-          "$pretrained has no finished CTC pretraining from the current inputs: run stage 3"
-      fi
-      # conf/train_st.yaml keeps a pretrained encoder frozen; a from-scratch one must learn
-      local scratch=()
-      [ -n "$(st_init)" ] || scratch=(--freeze-finetune-updates 0)
-      xlsr_checkpoint=$(st_init) task_train st conf/train_st.yaml ${scratch[@]+"${scratch[@]}"}
-    fi
+  done
+  if run_stage 4 "train the st models ($directions) in exp/st_<dir>"; then
+    st_train_all
+  fi
+  for d in $directions; do
+    st_direction "$d"
     if run_stage 5 "decode and score ($direction: $test_sets)"; then
       check_test_sets
       require_done "$exp_dir/.done" "$(fp_train)" "$exp_dir has no finished training from the current inputs: run stage 4"

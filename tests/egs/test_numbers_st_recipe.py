@@ -3,6 +3,7 @@ nothing (the encoder CTC-pretrained in stage 3), the translation result files wi
 finished stage."""
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -46,3 +47,12 @@ def test_st_recipe_both_directions(tmp_path):
     again = run_recipe(work, *TINY)
     assert again.count("up to date") == 5 and again.count("already decoded") == 2, again
     assert again.count("trained from these inputs") == 3, again
+    # stage 4 trains the directions side by side (--train-jobs 2): one that fails stops
+    # the recipe naming it and its output, after the other has finished
+    for direction in ("x-en", "en-x"):
+        shutil.rmtree(work / "exp" / f"st_{direction}")
+    (work / "data" / "lang_st_en-x" / "target_tokenizer" / "target.model").write_bytes(b"x")
+    out = run_recipe(work, *TINY, "--stage", "4", "--stop-stage", "4", expect_rc=1)
+    assert "stage 4 failed for: en-x (exp/log/stage4-en-x-" in out, out
+    assert (work / "exp" / "st_x-en" / ".done").is_file()
+    assert not (work / "exp" / "st_en-x" / ".done").exists()

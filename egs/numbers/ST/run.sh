@@ -11,7 +11,7 @@
 #   stage 2: also every language's transcripts for the pretraining -> data/lang_st_src/
 #   stage 3: CTC pretraining of the shared encoder on all ten languages (the stand-in for
 #            XLS-R pretraining offline)            -> exp/ctc_src/
-#   stage 4: train per direction from that encoder -> exp/st_<dir>/
+#   stage 4: train per direction from that encoder, --train-jobs at once -> exp/st_<dir>/
 #   stage 5: decode --test-sets, BLEU / chrF per language pair -> exp/st_<dir>/decode/
 #
 # Stage markers, logs and stale exp dirs work as in egs/numbers/ASR (see its README).
@@ -19,7 +19,8 @@
 # Options (defaults below): --stage --stop-stage --num-utterances --max-number
 #   --numbers-per-utt --languages --speakers-per-lang --eval-speakers-per-lang --seed
 #   --num-jobs --allow-bad-data --directions --target-vocab-size --encoder-preset
-#   --xlsr-checkpoint --pretrain --pretrain-max-update --max-update --test-sets --methods
+#   --xlsr-checkpoint --pretrain --pretrain-max-update --max-update --train-jobs --test-sets
+#   --methods
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -41,6 +42,7 @@ xlsr_checkpoint=""       # fairseq/HF XLS-R checkpoint (or one of ours) to start
 pretrain=true            # stage 3: CTC-pretrain the encoder first (off with --xlsr-checkpoint)
 pretrain_max_update=""   # default: conf/pretrain_ctc.yaml
 max_update=""            # default: conf/train_st.yaml
+train_jobs=2             # directions trained at once in stage 4 (each with cores / jobs threads)
 test_sets="test"         # "dev test" for both
 methods=""               # default: conf/decode_st.yaml
 
