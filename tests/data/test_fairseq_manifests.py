@@ -97,9 +97,11 @@ def test_export_upper_case_and_outside_root(tmp_path: Path, fairseq_dir: Path):
 def test_round_trip(tmp_path: Path):
     # export -> import gives the same recordings (file, samples, rate), texts and labels
     cuts = make_tiny_cutset(tmp_path / "audio", n=4, audio_format="flac")
-    cfg = FairseqExportConfig(label_field="speaker")
+    cfg = FairseqExportConfig(label_field="speaker", label_ext="spk")
     export_fairseq(cuts, tmp_path / "fs", "valid", cfg=cfg)
-    back = import_fairseq(tmp_path / "fs", "valid", FairseqImportConfig(label_field="speaker"))
+    assert (tmp_path / "fs" / "dict.spk.txt").read_text() == "spk0 2\nspk1 1\nspk2 1\n"
+    icfg = FairseqImportConfig(label_field="speaker", label_ext="spk")
+    back = import_fairseq(tmp_path / "fs", "valid", icfg)
     assert len(back) == len(cuts)
     for a, b in zip(cuts, back):
         assert a.id == b.id
