@@ -1,0 +1,69 @@
+"""egs/voxlingua107/LID on a fake corpus in the real layout (xlsr.testing.fake_corpora):
+stages 0-5 with the tiny encoder, fairseq's report over the whole test set, a rerun that
+skips every finished stage, and stage 0's layout message when the corpus is missing."""
+
+import json
+
+import pytest
+
+from xlsr.testing.fake_corpora import write_voxlingua107
+from xlsr.testing.recipe import copy_recipe, run_recipe
+
+LANGS = ["ceb", "en", "iw"]
+REPORT = ["| run classification evaluation", "| acc = ", "| acc 0to5 = ", "| acc 5to20 = "]
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    train = tmp_path / "voxlingua107"
+    dev = tmp_path / "voxlingua107_dev"
+    write_voxlingua107(train, LANGS, 4)  # 2 videos of 2 segments per language
+    write_voxlingua107(dev, LANGS, 3, seed=1)  # 1.5, 3 and 6 s: both report buckets
+    return train, dev
+
+
+def test_voxlingua107_lid_stages_0_to_5(tmp_path, corpus):
+    # Invariant: the recipe runs from the corpus layout to fairseq's report over every
+    # official-dev (test) utterance; the held-out dev is whole training videos; a rerun
+    # skips all stages.
+    train, dev = corpus
+    work = copy_recipe("egs/voxlingua107/LID", tmp_path / "work")
+    args = ["--corpus-dir", str(train), "--dev-dir", str(dev), "--dev-per-lang", "1"]
+    args += ["--encoder-preset", "xlsr_tiny", "--max-update", "3", "--views", "2"]
+    args += ["--num-jobs", "2"]
+    out = run_recipe(work, *args)
+    assert all(line in out for line in REPORT), out[-2000:]
+    assert (work / "data" / "lang_lid" / "labels.txt").read_text().split() == LANGS
+    dec = work / "exp" / "lid" / "decode" / "argmax"
+    score = json.loads((dec / "score-test.json").read_text())
+    assert {"accuracy", "n", "accuracy_0_5", "n_0_5", "accuracy_5_20", "n_5_20"} <= set(score)
+    assert score["n"] == score["utts"] == 9 and (score["n_0_5"], score["n_5_20"]) == (6, 3)
+    report = (dec / "report-test.txt").read_text().splitlines()
+    assert [line[: len(r)] for line, r in zip(report, REPORT)] == REPORT
+    rows = [json.loads(x) for x in (dec / "hyps-test.jsonl").read_text().splitlines()]
+    assert sorted({r["ref"] for r in rows}) == LANGS
+    again = run_recipe(work, *args)
+    assert again.count("up to date") == 2 and "trained from these inputs" in again, again
+    assert "already decoded" in again and "Stage 5" in again
+
+
+def test_voxlingua107_missing_corpus_stops_at_stage_0(tmp_path, corpus):
+    # Invariant: a missing or empty corpus stops before any work, naming the directory and
+    # showing the layout it should have.
+    train, dev = corpus
+    work = copy_recipe("egs/voxlingua107/LID", tmp_path / "work")
+    err = run_recipe(
+        work, "--corpus-dir", str(tmp_path / "nowhere"), "--dev-dir", str(dev), expect_rc=1
+    )
+    assert f"--corpus-dir {tmp_path / 'nowhere'}" in err
+    assert f"{tmp_path / 'nowhere'}/en/<video id>---<start>-<end>.wav" in err
+    assert "Stage 1" not in err and not (work / "data" / "manifests").exists()
+    (tmp_path / "empty").mkdir()
+    err = run_recipe(
+        work, "--corpus-dir", str(train), "--dev-dir", str(tmp_path / "empty"), expect_rc=1
+    )
+    assert "no <lang>/*.wav" in err and "--dev-dir" in err
+    err = run_recipe(
+        work, "--corpus-dir", str(train), "--dev-dir", str(dev), "--langs", "en,xx", expect_rc=1
+    )
+    assert f"no directory {train}/xx" in err
