@@ -1,8 +1,11 @@
 """egs/voxlingua107/LID on a fake corpus in the real layout (xlsr.testing.fake_corpora):
 stages 0-5 with the tiny encoder, fairseq's report over the whole test set, a rerun that
-skips every finished stage, and stage 0's layout message when the corpus is missing."""
+skips every finished stage, stage 4 under torchrun (2 CPU processes), and stage 0's layout
+message when the corpus is missing."""
 
 import json
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -67,3 +70,18 @@ def test_voxlingua107_missing_corpus_stops_at_stage_0(tmp_path, corpus):
         work, "--corpus-dir", str(train), "--dev-dir", str(dev), "--langs", "en,xx", expect_rc=1
     )
     assert f"no directory {train}/xx" in err
+
+
+def test_voxlingua107_stage_4_under_torchrun(tmp_path, corpus):
+    # Invariant: the README's multi-GPU way (stage 4 alone with PYTHON="torchrun ...") trains
+    # with 2 processes (gloo on CPU) and leaves the marker that stage 5 requires.
+    train, dev = corpus
+    work = copy_recipe("egs/voxlingua107/LID", tmp_path / "work")
+    args = ["--corpus-dir", str(train), "--dev-dir", str(dev), "--dev-per-lang", "1"]
+    args += ["--encoder-preset", "xlsr_tiny", "--max-update", "2", "--views", "1"]
+    run_recipe(work, *args, "--stop-stage", "3")
+    torchrun = f"{Path(sys.executable).parent / 'torchrun'} --standalone --nproc_per_node 2"
+    out = run_recipe(work, *args, "--stage", "4", "--stop-stage", "4", python=torchrun)
+    assert out.count("training done: 2 updates") == 2, out[-2000:]
+    out = run_recipe(work, *args, "--stage", "5")
+    assert REPORT[1] in out and "correct=" in out
