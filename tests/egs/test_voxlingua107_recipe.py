@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from lhotse import load_manifest
 
 from xlsr.testing.fake_corpora import write_voxlingua107
 from xlsr.testing.recipe import copy_recipe, run_recipe
@@ -43,6 +44,11 @@ def test_voxlingua107_lid_stages_0_to_5(tmp_path, corpus):
     assert score["n"] == score["utts"] == 9 and (score["n_0_5"], score["n_5_20"]) == (6, 3)
     report = (dec / "report-test.txt").read_text().splitlines()
     assert [line[: len(r)] for line, r in zip(report, REPORT)] == REPORT
+    videos = {}  # split -> the videos of its cuts: no video straddles train and dev
+    for split in ("train", "dev"):
+        cuts = load_manifest(work / "data" / "manifests" / f"voxlingua107_cuts_{split}.jsonl.gz")
+        videos[split] = {c.id.rsplit("---", 1)[0] for c in cuts}
+    assert len(videos["dev"]) == 3 and not videos["train"] & videos["dev"]
     rows = [json.loads(x) for x in (dec / "hyps-test.jsonl").read_text().splitlines()]
     assert sorted({r["ref"] for r in rows}) == LANGS
     again = run_recipe(work, *args)
