@@ -77,3 +77,70 @@ def write_voxlingua107(
             paths.append(path)
             start += dur + 0.5
     return paths
+
+
+def write_voxceleb1(
+    root: Pathlike,
+    speakers: Sequence[str],
+    videos_per_speaker: int,
+    utts_per_video: int,
+    durations: Sequence[float] = (2.0, 3.0),
+    sample_rate: int = 16000,
+    seed: int = 0,
+) -> List[Path]:
+    """Write a fake VoxCeleb1: ``<root>/wav/<speaker>/<YouTube id>/NNNNN.wav``, the
+    identification split ``<root>/iden_split.txt`` and the trials ``<root>/veri_test2.txt``.
+
+    The real corpus has 1251 speaker directories (``id10001``...) of 16 kHz mono utterances,
+    grouped by the YouTube video they come from and numbered ``00001.wav``... per speaker.
+    Here a speaker's tone pitch differs from the others'. ``iden_split.txt`` has lines
+    ``<1|2|3> <speaker>/<video>/NNNNN.wav``: a speaker's last utterance is 3 (test), the one
+    before 2 (dev), the others 1 (train). ``veri_test2.txt`` has lines
+    ``<1|0> <enrol path> <test path>``: per speaker a target trial (its first utterance
+    against its last) and a non-target trial (its first against the next speaker's last).
+
+    Args:
+        root: The corpus directory (created if missing).
+        speakers: Speaker ids such as ``id10001``, one directory each.
+        videos_per_speaker: Videos per speaker (11-character ids, distinct across speakers).
+        utts_per_video: Utterances per video.
+        durations: Seconds per utterance, cycled.
+        sample_rate: Sampling rate of the files (the real corpus: 16000).
+        seed: Seed of the noise.
+
+    Returns:
+        list of Path: The wav files written, speaker by speaker.
+
+    Raises:
+        ValueError: with fewer than 2 speakers or 3 utterances per speaker (train, dev and
+            test need one each), or no ``durations``.
+    """
+    if len(speakers) < 2 or videos_per_speaker * utts_per_video < 3 or not durations:
+        raise ValueError(
+            f"need >= 2 speakers, >= 3 utterances per speaker and durations, got "
+            f"{len(speakers)}, {videos_per_speaker} x {utts_per_video}, {list(durations)}"
+        )
+    root, paths, split, firsts, lasts = Path(root), [], [], [], []
+    for si, spk in enumerate(speakers):
+        rels = []
+        for v in range(videos_per_speaker):
+            video = f"{spk[-4:]}v{v:02d}s{seed:02d}".ljust(11, "x")[:11]
+            (root / "wav" / spk / video).mkdir(parents=True, exist_ok=True)
+            for _ in range(utts_per_video):
+                rel = f"{spk}/{video}/{len(rels) + 1:05d}.wav"
+                dur = durations[len(rels) % len(durations)]
+                audio = tone(
+                    dur, sample_rate, 150.0 + 90.0 * si, seed * 1000 + si * 100 + len(rels)
+                )
+                sf.write(str(root / "wav" / rel), audio, sample_rate, subtype="PCM_16")
+                paths.append(root / "wav" / rel)
+                rels.append(rel)
+        split += [f"1 {r}" for r in rels[:-2]] + [f"2 {rels[-2]}", f"3 {rels[-1]}"]
+        firsts.append(rels[0])
+        lasts.append(rels[-1])
+    trials = []
+    for i, first in enumerate(firsts):
+        trials += [f"1 {first} {lasts[i]}", f"0 {first} {lasts[(i + 1) % len(lasts)]}"]
+    (root / "iden_split.txt").write_text("\n".join(split) + "\n")
+    (root / "veri_test2.txt").write_text("\n".join(trials) + "\n")
+    return paths
