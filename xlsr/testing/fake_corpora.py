@@ -144,3 +144,118 @@ def write_voxceleb1(
     (root / "iden_split.txt").write_text("\n".join(split) + "\n")
     (root / "veri_test2.txt").write_text("\n".join(trials) + "\n")
     return paths
+
+
+#: The classic ten columns of a Common Voice TSV, in order (newer releases add more after them).
+COMMONVOICE_COLUMNS = [
+    "client_id",
+    "path",
+    "sentence",
+    "up_votes",
+    "down_votes",
+    "age",
+    "gender",
+    "accents",
+    "locale",
+    "segment",
+]
+
+#: A few words per fake sentence (any language: the recipe only normalises them).
+_CV_WORDS = [
+    "alpha",
+    "bravo",
+    "charlie",
+    "delta",
+    "echo",
+    "foxtrot",
+    "golf",
+    "hotel",
+    "india",
+    "juliett",
+    "kilo",
+    "lima",
+]
+
+
+def write_commonvoice(
+    root: Pathlike,
+    lang: str,
+    n_per_split: int,
+    extra_validated: int = 2,
+    durations: Sequence[float] = (1.0, 1.5, 2.0),
+    speakers: int = 3,
+    sample_rate: int = 48000,
+    extra_columns: Sequence[str] = ("variant", "sentence_id"),
+    seed: int = 0,
+) -> List[Path]:
+    """Write a fake Common Voice language: ``<root>/<lang>/clips/*.mp3`` and its TSVs.
+
+    As a release unpacks: ``clips/common_voice_<lang>_<n>.mp3`` (48 kHz mono mp3), and
+    ``train.tsv``, ``dev.tsv``, ``test.tsv``, ``validated.tsv`` with a header line and
+    tab-separated :data:`COMMONVOICE_COLUMNS` followed by ``extra_columns`` (newer releases
+    add ``variant``, ``sentence_id``...; readers must go by the header). ``validated.tsv``
+    holds every split's rows plus ``extra_validated`` rows in no split (text for the LM).
+    Sentences carry capitals and punctuation, as the real ones do (some start with a double
+    quote, which a reader must not take for CSV quoting), and are distinct.
+
+    Args:
+        root: The directory of all languages (created if missing).
+        lang: The language code, e.g. ``fr`` (one directory).
+        n_per_split: Clips in each of train, dev and test.
+        extra_validated: Validated clips in no split.
+        durations: Seconds per clip, cycled.
+        speakers: Fake client ids, cycled over the clips.
+        sample_rate: Rate of the mp3 files (the real corpus: 48000).
+        extra_columns: Columns after the classic ten (empty, but ``sentence_id``).
+        seed: Seed of the noise (another language: another seed).
+
+    Returns:
+        list of Path: The mp3 files written.
+
+    Raises:
+        ValueError: if ``n_per_split`` or ``speakers`` is below 1, or ``durations`` is empty.
+    """
+    if n_per_split < 1 or speakers < 1 or not durations:
+        raise ValueError(
+            f"need n_per_split >= 1, speakers >= 1 and durations, got {n_per_split}, "
+            f"{speakers}, {list(durations)}"
+        )
+    lang_dir = Path(root) / lang
+    (lang_dir / "clips").mkdir(parents=True, exist_ok=True)
+    header = list(COMMONVOICE_COLUMNS) + list(extra_columns)
+    rows: dict = {"train": [], "dev": [], "test": [], "other": []}
+    counts = {"train": n_per_split, "dev": n_per_split, "test": n_per_split}
+    counts["other"] = extra_validated
+    paths, i = [], 0
+    for split, n in counts.items():
+        for _ in range(n):
+            name = f"common_voice_{lang}_{seed * 100000 + 1000 + i}.mp3"
+            dur = durations[i % len(durations)]
+            audio = tone(dur, sample_rate, 200.0 + 40.0 * (i % 7), seed * 1000 + i)
+            sf.write(str(lang_dir / "clips" / name), audio, sample_rate, format="MP3")
+            paths.append(lang_dir / "clips" / name)
+            words = [_CV_WORDS[(i + k) % len(_CV_WORDS)] for k in range(1 + i % 3)]
+            sentence = f"{' '.join(words).capitalize()}, number {i}!"
+            if i % 4 == 1:
+                sentence = f'"{sentence}" he said.'
+            values = {
+                "client_id": f"{seed:04x}client{i % speakers:02d}".ljust(32, "0"),
+                "path": name,
+                "sentence": sentence,
+                "up_votes": "2",
+                "down_votes": "0",
+                "gender": ("male", "female", "")[i % 3],
+                "locale": lang,
+                "sentence_id": f"{i:08x}",
+            }
+            rows[split].append("\t".join(values.get(c, "") for c in header))
+            i += 1
+    for split in ("train", "dev", "test"):
+        _write_tsv(lang_dir / f"{split}.tsv", header, rows[split])
+    everything = rows["train"] + rows["dev"] + rows["test"] + rows["other"]
+    _write_tsv(lang_dir / "validated.tsv", header, everything)
+    return paths
+
+
+def _write_tsv(path: Path, header: Sequence[str], rows: Sequence[str]) -> None:
+    path.write_text("\t".join(header) + "\n" + "".join(r + "\n" for r in rows), encoding="utf-8")
