@@ -26,12 +26,12 @@ whatever split holds the files.
 
 import argparse
 import logging
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
-from lhotse import CutSet, Recording, RecordingSet, SupervisionSegment, SupervisionSet
-from tqdm import tqdm
+from lhotse import CutSet, RecordingSet, SupervisionSegment, SupervisionSet
+
+from xlsr.data.recordings import scan_recordings
 
 PREFIX = "voxceleb1"
 SPLITS = {"1": "train", "2": "dev", "3": "test"}
@@ -97,21 +97,6 @@ def check_files(wav_dir: Path, rel_paths: List[str], source: Path) -> None:
         )
 
 
-def _recording(item: Tuple[str, str]) -> Recording:
-    rel, path = item
-    return Recording.from_file(path, recording_id=cut_id(rel))
-
-
-def _read_headers(items: List[Tuple[str, str]], num_jobs: int, split: str) -> Iterator[Recording]:
-    bar = dict(total=len(items), desc=split, mininterval=5)
-    if num_jobs <= 1:
-        yield from tqdm(map(_recording, items), **bar)
-        return
-    with ProcessPoolExecutor(num_jobs) as ex:
-        chunk = max(1, min(1000, len(items) // (4 * num_jobs)))
-        yield from tqdm(ex.map(_recording, items, chunksize=chunk), **bar)
-
-
 def write_split(
     wav_dir: Path, rel_paths: List[str], out_dir: Path, split: str, num_jobs: int
 ) -> None:
@@ -123,7 +108,8 @@ def write_split(
         SupervisionSet.open_writer(names["supervisions"]) as sups,
         CutSet.open_writer(out_dir / f"{PREFIX}_cuts_{split}.jsonl.gz") as cuts,
     ):
-        for (rel, _), rec in zip(items, _read_headers(items, num_jobs, split)):
+        ids = [(cut_id(rel), path) for rel, path in items]
+        for (rel, _), rec in zip(items, scan_recordings(ids, num_jobs, split)):
             sup = SupervisionSegment(
                 id=rec.id,
                 recording_id=rec.id,

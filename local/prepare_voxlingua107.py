@@ -22,12 +22,12 @@ headers are read in ``--num-jobs`` processes; the manifests are written one item
 import argparse
 import hashlib
 import logging
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
-from lhotse import CutSet, Recording, RecordingSet, SupervisionSegment, SupervisionSet
-from tqdm import tqdm
+from lhotse import CutSet, RecordingSet, SupervisionSegment, SupervisionSet
+
+from xlsr.data.recordings import scan_recordings
 
 PREFIX = "voxlingua107"
 
@@ -73,11 +73,6 @@ def hold_out(paths: List[Path], n: int) -> Tuple[List[Path], List[Path]]:
     return [p for p in paths if p not in held], dev
 
 
-def _recording(item: Tuple[str, str]) -> Recording:
-    lang, path = item
-    return Recording.from_file(path, recording_id=f"{lang}-{Path(path).stem}")
-
-
 def write_split(items: List[Tuple[str, str]], out_dir: Path, split: str, num_jobs: int) -> None:
     """Recordings, supervisions and cuts of ``items`` (language, path), written lazily."""
     names = {k: out_dir / f"{PREFIX}_{k}_{split}.jsonl.gz" for k in ("recordings", "supervisions")}
@@ -86,7 +81,8 @@ def write_split(items: List[Tuple[str, str]], out_dir: Path, split: str, num_job
         SupervisionSet.open_writer(names["supervisions"]) as sups,
         CutSet.open_writer(out_dir / f"{PREFIX}_cuts_{split}.jsonl.gz") as cuts,
     ):
-        for (lang, _), rec in zip(items, _read_headers(items, num_jobs, split)):
+        ids = [(f"{lang}-{Path(path).stem}", path) for lang, path in items]
+        for (lang, _), rec in zip(items, scan_recordings(ids, num_jobs, split)):
             sup = SupervisionSegment(
                 id=rec.id, recording_id=rec.id, start=0.0, duration=rec.duration, language=lang
             )
@@ -96,16 +92,6 @@ def write_split(items: List[Tuple[str, str]], out_dir: Path, split: str, num_job
             sups.write(sup)
             cuts.write(cut)
     logging.info("%s: %d utterances", split, len(items))
-
-
-def _read_headers(items: List[Tuple[str, str]], num_jobs: int, split: str) -> Iterator[Recording]:
-    bar = dict(total=len(items), desc=split, mininterval=5)
-    if num_jobs <= 1:
-        yield from tqdm(map(_recording, items), **bar)
-        return
-    with ProcessPoolExecutor(num_jobs) as ex:
-        chunk = max(1, min(1000, len(items) // (4 * num_jobs)))
-        yield from tqdm(ex.map(_recording, items, chunksize=chunk), **bar)
 
 
 def prepare_voxlingua107(

@@ -1,0 +1,24 @@
+"""scan_recordings: one lhotse Recording per (id, path), in order, the same with several
+processes as with one; an unreadable file is an error naming it."""
+
+import pytest
+
+from xlsr.data.recordings import scan_recordings
+from xlsr.testing.corpus import make_tiny_cutset
+
+
+def test_parallel_scan_equals_the_serial_one_in_order(tmp_path):
+    cuts = make_tiny_cutset(tmp_path / "audio", n=5, durations=[0.5, 1.0, 0.7, 1.2, 0.3])
+    items = [(f"r{i}", c.recording.sources[0].source) for i, c in enumerate(cuts)]
+    serial = list(scan_recordings(items, num_jobs=1))
+    parallel = list(scan_recordings(items, num_jobs=2))
+    assert [r.id for r in serial] == [f"r{i}" for i in range(5)]
+    assert [r.to_dict() for r in parallel] == [r.to_dict() for r in serial]
+    assert [round(r.duration, 3) for r in serial] == [round(c.duration, 3) for c in cuts]
+
+
+def test_an_unreadable_file_names_itself(tmp_path):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not audio")
+    with pytest.raises(Exception, match="bad.wav"):
+        list(scan_recordings([("bad", str(bad))]))
