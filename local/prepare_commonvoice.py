@@ -28,13 +28,12 @@ import argparse
 import csv
 import logging
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Dict, Iterator, List
+from typing import Dict, List
 
-from lhotse import CutSet, Recording, RecordingSet, SupervisionSegment, SupervisionSet
-from tqdm import tqdm
+from lhotse import CutSet, RecordingSet, SupervisionSegment, SupervisionSet
 
+from xlsr.data.recordings import scan_recordings
 from xlsr.data.text_norm import TextNormalizer
 from xlsr.utils.io import atomic_write_text
 
@@ -57,20 +56,6 @@ def read_tsv(path: Path) -> List[Dict[str, str]]:
         return list(reader)
 
 
-def _recording(path: str) -> Recording:
-    return Recording.from_file(path, recording_id=Path(path).stem)
-
-
-def _read_headers(paths: List[str], num_jobs: int, split: str) -> Iterator[Recording]:
-    bar = dict(total=len(paths), desc=split, mininterval=5)
-    if num_jobs <= 1:
-        yield from tqdm(map(_recording, paths), **bar)
-        return
-    with ProcessPoolExecutor(num_jobs) as ex:
-        chunk = max(1, min(1000, len(paths) // (4 * num_jobs)))
-        yield from tqdm(ex.map(_recording, paths, chunksize=chunk), **bar)
-
-
 def write_split(
     rows: List[Dict[str, str]],
     clips: Path,
@@ -85,13 +70,13 @@ def write_split(
     kept = [(r, normalize(r["sentence"] or "")) for r in rows]
     kept = [(r, text) for r, text in kept if text]
     names = {k: out_dir / f"{prefix}_{k}_{split}.jsonl.gz" for k in ("recordings", "supervisions")}
-    paths = [str(clips / r["path"]) for r, _ in kept]
+    items = [(Path(r["path"]).stem, str(clips / r["path"])) for r, _ in kept]
     with (
         RecordingSet.open_writer(names["recordings"]) as recs,
         SupervisionSet.open_writer(names["supervisions"]) as sups,
         CutSet.open_writer(out_dir / f"{prefix}_cuts_{split}.jsonl.gz") as cuts,
     ):
-        for (row, text), rec in zip(kept, _read_headers(paths, num_jobs, split)):
+        for (row, text), rec in zip(kept, scan_recordings(items, num_jobs, split)):
             sup = SupervisionSegment(
                 id=rec.id,
                 recording_id=rec.id,

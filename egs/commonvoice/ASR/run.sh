@@ -25,7 +25,6 @@
 #   --model-type --per-language --lm-orders --modified-ctc --head --encoder-preset
 #   --xlsr-checkpoint --max-update --exp-dir --methods --test-sets
 #   CTC: --ctc-loss --lm-scales --num-paths --search-beam --output-beam --max-active-states
-#   transducer: --beam-size --beam --max-contexts --max-states --ngram-lm-scales
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -40,7 +39,7 @@ model_type=char          # char | unigram | bpe
 per_language=false
 lm_orders=3,4            # first-pass G (3-gram) and the rescoring G (4-gram)
 modified_ctc=false
-head=ctc                 # ctc | transducer (conf/{train,decode}_asr_<head>.yaml)
+head=ctc                 # ctc (conf/{train,decode}_asr_ctc.yaml; a transducer needs its own conf)
 encoder_preset=xlsr_300m # the architecture (with --xlsr-checkpoint: the checkpoint's)
 xlsr_checkpoint=""       # fairseq/HF XLS-R checkpoint to fine-tune (xlsr2_300m.pt...)
 max_update=""            # default: conf/train_asr_<head>.yaml (13000, the paper's Common Voice value)
@@ -54,7 +53,7 @@ num_paths=""
 search_beam=""
 output_beam=""
 max_active_states=""
-beam_size=""
+beam_size=""             # transducer options (unused by --head ctc)
 beam=""
 max_contexts=""
 max_states=""
@@ -70,6 +69,8 @@ check_int num_jobs
 [[ $lang =~ ^[A-Za-z]+(-[A-Za-z0-9]+)*$ ]] \
   || die "--lang must be a Common Voice language code such as fr, cy or zh-TW, got '$lang'"
 [ -n "$exp_dir" ] || exp_dir=exp/$lang/$head
+[ -f "conf/train_asr_$head.yaml" ] && [ -f "conf/decode_asr_$head.yaml" ] \
+  || die "--head $head: no conf/{train,decode}_asr_$head.yaml in this recipe (copy and adapt egs/numbers/ASR/conf/*_asr_$head.yaml)"
 . utils/asr_stages.sh    # the ASR stages 2-5, shared by ASR recipes
 asr_check_options
 lang_dir=data/$lang/${lang_dir#data/}   # data/<lang>/lang_char or data/<lang>/lang_bpe_<n>
