@@ -31,9 +31,7 @@ import sys
 from pathlib import Path
 from typing import Dict, List
 
-from lhotse import CutSet, RecordingSet, SupervisionSegment, SupervisionSet
-
-from xlsr.data.recordings import scan_recordings
+from xlsr.data.recordings import write_whole_recordings
 from xlsr.data.text_norm import TextNormalizer
 from xlsr.utils.io import atomic_write_text
 
@@ -69,29 +67,20 @@ def write_split(
     normalize = TextNormalizer()
     kept = [(r, normalize(r["sentence"] or "")) for r in rows]
     kept = [(r, text) for r, text in kept if text]
-    names = {k: out_dir / f"{prefix}_{k}_{split}.jsonl.gz" for k in ("recordings", "supervisions")}
-    items = [(Path(r["path"]).stem, str(clips / r["path"])) for r, _ in kept]
-    with (
-        RecordingSet.open_writer(names["recordings"]) as recs,
-        SupervisionSet.open_writer(names["supervisions"]) as sups,
-        CutSet.open_writer(out_dir / f"{prefix}_cuts_{split}.jsonl.gz") as cuts,
-    ):
-        for (row, text), rec in zip(kept, scan_recordings(items, num_jobs, split)):
-            sup = SupervisionSegment(
-                id=rec.id,
-                recording_id=rec.id,
-                start=0.0,
-                duration=rec.duration,
-                text=text,
-                language=lang,
-                speaker=row["client_id"],
-                gender=row.get("gender") or None,
-            )
-            cut = rec.to_cut()
-            cut.supervisions = [sup]
-            recs.write(rec)
-            sups.write(sup)
-            cuts.write(cut)
+    items = [
+        (
+            Path(row["path"]).stem,
+            str(clips / row["path"]),
+            {
+                "text": text,
+                "language": lang,
+                "speaker": row["client_id"],
+                "gender": row.get("gender") or None,
+            },
+        )
+        for row, text in kept
+    ]
+    write_whole_recordings(items, out_dir, prefix, split, num_jobs)
     logging.info("%s: %d clips (%d without text skipped)", split, len(kept), len(rows) - len(kept))
 
 

@@ -29,9 +29,7 @@ import logging
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from lhotse import CutSet, RecordingSet, SupervisionSegment, SupervisionSet
-
-from xlsr.data.recordings import scan_recordings
+from xlsr.data.recordings import write_whole_recordings
 
 PREFIX = "voxceleb1"
 SPLITS = {"1": "train", "2": "dev", "3": "test"}
@@ -102,26 +100,8 @@ def write_split(
 ) -> None:
     """Recordings, supervisions (speaker = the first path component) and cuts, written lazily."""
     items = [(rel, str(wav_dir / rel)) for rel in rel_paths]
-    names = {k: out_dir / f"{PREFIX}_{k}_{split}.jsonl.gz" for k in ("recordings", "supervisions")}
-    with (
-        RecordingSet.open_writer(names["recordings"]) as recs,
-        SupervisionSet.open_writer(names["supervisions"]) as sups,
-        CutSet.open_writer(out_dir / f"{PREFIX}_cuts_{split}.jsonl.gz") as cuts,
-    ):
-        ids = [(cut_id(rel), path) for rel, path in items]
-        for (rel, _), rec in zip(items, scan_recordings(ids, num_jobs, split)):
-            sup = SupervisionSegment(
-                id=rec.id,
-                recording_id=rec.id,
-                start=0.0,
-                duration=rec.duration,
-                speaker=rel.split("/")[0],
-            )
-            cut = rec.to_cut()
-            cut.supervisions = [sup]
-            recs.write(rec)
-            sups.write(sup)
-            cuts.write(cut)
+    fields = [(cut_id(rel), path, {"speaker": rel.split("/")[0]}) for rel, path in items]
+    write_whole_recordings(fields, out_dir, PREFIX, split, num_jobs)
     logging.info("%s: %d utterances", split, len(items))
 
 

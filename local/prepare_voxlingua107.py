@@ -25,9 +25,7 @@ import logging
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from lhotse import CutSet, RecordingSet, SupervisionSegment, SupervisionSet
-
-from xlsr.data.recordings import scan_recordings
+from xlsr.data.recordings import write_whole_recordings
 
 PREFIX = "voxlingua107"
 
@@ -75,22 +73,8 @@ def hold_out(paths: List[Path], n: int) -> Tuple[List[Path], List[Path]]:
 
 def write_split(items: List[Tuple[str, str]], out_dir: Path, split: str, num_jobs: int) -> None:
     """Recordings, supervisions and cuts of ``items`` (language, path), written lazily."""
-    names = {k: out_dir / f"{PREFIX}_{k}_{split}.jsonl.gz" for k in ("recordings", "supervisions")}
-    with (
-        RecordingSet.open_writer(names["recordings"]) as recs,
-        SupervisionSet.open_writer(names["supervisions"]) as sups,
-        CutSet.open_writer(out_dir / f"{PREFIX}_cuts_{split}.jsonl.gz") as cuts,
-    ):
-        ids = [(f"{lang}-{Path(path).stem}", path) for lang, path in items]
-        for (lang, _), rec in zip(items, scan_recordings(ids, num_jobs, split)):
-            sup = SupervisionSegment(
-                id=rec.id, recording_id=rec.id, start=0.0, duration=rec.duration, language=lang
-            )
-            cut = rec.to_cut()
-            cut.supervisions = [sup]
-            recs.write(rec)
-            sups.write(sup)
-            cuts.write(cut)
+    fields = [(f"{lang}-{Path(path).stem}", path, {"language": lang}) for lang, path in items]
+    write_whole_recordings(fields, out_dir, PREFIX, split, num_jobs)
     logging.info("%s: %d utterances", split, len(items))
 
 

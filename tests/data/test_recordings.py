@@ -22,3 +22,24 @@ def test_an_unreadable_file_names_itself(tmp_path):
     bad.write_bytes(b"not audio")
     with pytest.raises(Exception, match="bad.wav"):
         list(scan_recordings([("bad", str(bad))]))
+
+
+def test_whole_recordings_are_written_with_one_supervision_each(tmp_path):
+    # Invariant: three manifests in item order, each cut one recording with one supervision
+    # over all of it carrying the given fields.
+    from lhotse import load_manifest
+
+    from xlsr.data.recordings import write_whole_recordings
+
+    cuts = make_tiny_cutset(tmp_path / "audio", n=2, durations=[0.5, 1.0])
+    paths = [c.recording.sources[0].source for c in cuts]
+    items = [("a", paths[0], {"speaker": "s1", "text": "hi"}), ("b", paths[1], {"language": "de"})]
+    write_whole_recordings(items, tmp_path / "out", "x", "train", num_jobs=2)
+    out = load_manifest(tmp_path / "out" / "x_cuts_train.jsonl.gz")
+    assert [c.id for c in out] == ["a", "b"]
+    assert [round(c.duration, 3) for c in out] == [0.5, 1.0]
+    sups = [c.supervisions[0] for c in out]
+    assert (sups[0].speaker, sups[0].text, sups[1].language) == ("s1", "hi", "de")
+    assert all(s.start == 0 and s.duration == c.duration for s, c in zip(sups, out))
+    for kind in ("recordings", "supervisions"):
+        assert len(load_manifest(tmp_path / "out" / f"x_{kind}_train.jsonl.gz")) == 2

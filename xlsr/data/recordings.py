@@ -3,6 +3,7 @@ corpus as users have it on disk (VoxLingua107, VoxCeleb1, Common Voice ...).
 
     for rec in scan_recordings([(recording_id, path), ...], num_jobs=4, desc="train"):
         writer.write(rec)          # lhotse Recording, in the order of the items
+    write_whole_recordings([(recording_id, path, {"speaker": ...}), ...], out_dir, "vox", "train")
 
 Only each file's header is read (``lhotse.Recording.from_file``); ``num_jobs`` processes
 share the work in chunks, and the results come back in the items' order, so manifests
@@ -12,9 +13,10 @@ written from them are the same whatever ``num_jobs`` is.
 from __future__ import annotations
 
 from concurrent.futures import ProcessPoolExecutor
-from typing import Iterator, Sequence, Tuple
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence, Tuple, Union
 
-from lhotse import Recording
+from lhotse import CutSet, Recording, RecordingSet, SupervisionSegment, SupervisionSet
 
 
 def _recording(item: Tuple[str, str]) -> Recording:
@@ -36,3 +38,34 @@ def scan_recordings(
     with ProcessPoolExecutor(num_jobs) as ex:
         chunk = max(1, min(1000, len(items) // (4 * num_jobs)))
         yield from tqdm(ex.map(_recording, items, chunksize=chunk), **bar)
+
+
+def write_whole_recordings(
+    items: Sequence[Tuple[str, str, Mapping[str, Any]]],
+    out_dir: Union[str, Path],
+    prefix: str,
+    split: str,
+    num_jobs: int = 1,
+) -> None:
+    """``<prefix>_{recordings,supervisions,cuts}_<split>.jsonl.gz`` in ``out_dir``, written one
+    item at a time: per ``(recording id, audio path, supervision fields)`` the recording
+    (:func:`scan_recordings`), one supervision over all of it with those fields (``text``,
+    ``language``, ``speaker``, ``gender`` ...) and its cut."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    name = {k: out_dir / f"{prefix}_{k}_{split}.jsonl.gz" for k in ("recordings", "supervisions")}
+    with (
+        RecordingSet.open_writer(name["recordings"]) as recs,
+        SupervisionSet.open_writer(name["supervisions"]) as sups,
+        CutSet.open_writer(out_dir / f"{prefix}_cuts_{split}.jsonl.gz") as cuts,
+    ):
+        paths = [(rec_id, path) for rec_id, path, _ in items]
+        for (_, _, fields), rec in zip(items, scan_recordings(paths, num_jobs, split)):
+            sup = SupervisionSegment(
+                id=rec.id, recording_id=rec.id, start=0.0, duration=rec.duration, **fields
+            )
+            cut = rec.to_cut()
+            cut.supervisions = [sup]
+            recs.write(rec)
+            sups.write(sup)
+            cuts.write(cut)
