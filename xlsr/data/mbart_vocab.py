@@ -40,7 +40,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
-from xlsr.data.translation import EOS_ID, MBART50_CODES, SPECIALS, UNK_ID
+from xlsr.data.translation import EOS_ID, MBART50_CODES, SPECIALS, UNK_ID, TaggedVocabulary
 
 Pathlike = Union[str, Path]
 
@@ -88,7 +88,7 @@ def _whitespace(text: str) -> str:
     return " ".join(text.split())
 
 
-class MBartVocabulary:
+class MBartVocabulary(TaggedVocabulary):
     """ids <-> text of an mBART-50 target vocabulary (see the module docstring).
 
     Args:
@@ -130,6 +130,7 @@ class MBartVocabulary:
         self.files = [Path(f) for f in files]
         self.style = style
         self.sp = spm.SentencePieceProcessor(model_file=str(self.spm_model))
+        self._tag_ids = self.tags  # TaggedVocabulary's lookups
         self._lang_of = {idx: lang for lang, idx in self.tags.items()}
         self._dropped = set(range(len(SPECIALS))) | set(self._lang_of)
         self._dropped |= {i for i, p in enumerate(self.pieces) if p == MASK}
@@ -148,25 +149,6 @@ class MBartVocabulary:
     @property
     def vocab_size(self) -> int:
         return len(self.pieces)
-
-    @property
-    def languages(self) -> List[str]:
-        return sorted(self.tags)
-
-    def tag_id(self, lang: str) -> int:
-        """Id of the target-language tag of ``lang`` (our code, ``"de"``)."""
-        if lang not in self.tags:
-            raise ValueError(
-                f"target language {lang!r} has no tag in {self.directory}; known: {self.languages}"
-            )
-        return self.tags[lang]
-
-    def lang_of(self, idx: int) -> Optional[str]:
-        """The language whose tag is ``idx``, else None."""
-        return self._lang_of.get(idx)
-
-    def normalize(self, text: str) -> str:
-        return self.normalizer(text)
 
     def encode(self, text: str, tgt_lang: str) -> List[int]:
         """``[tag(tgt_lang), pieces..., </s>]`` of ``text`` as given (pieces the vocabulary

@@ -91,7 +91,37 @@ def language_tag(lang: str) -> str:
     return MBART50_CODES[lang]
 
 
-class TargetTokenizer:
+class TaggedVocabulary:
+    """The language-tag lookups of a target vocabulary (ours, or an mBART-50 one), from
+    ``self._tag_ids`` (language -> tag id), ``self._lang_of`` (its inverse),
+    ``self.directory`` and ``self.normalizer``."""
+
+    _tag_ids: Dict[str, int]
+    _lang_of: Dict[int, str]
+    directory: Path
+
+    @property
+    def languages(self) -> List[str]:
+        return sorted(self._tag_ids)
+
+    def tag_id(self, lang: str) -> int:
+        """Id of the target-language tag of ``lang``."""
+        if lang not in self._tag_ids:
+            raise ValueError(
+                f"target language {lang!r} has no tag in {self.directory}; known: {self.languages}"
+            )
+        return self._tag_ids[lang]
+
+    def lang_of(self, idx: int) -> Optional[str]:
+        """The language whose tag is ``idx``, else None."""
+        return self._lang_of.get(idx)
+
+    def normalize(self, text: str) -> str:
+        """The vocabulary's text normalisation (apply to references before scoring)."""
+        return self.normalizer(text)
+
+
+class TargetTokenizer(TaggedVocabulary):
     """Target text <-> ids ``<lang> tokens </s>`` through one sentencepiece model.
 
     Args:
@@ -127,26 +157,6 @@ class TargetTokenizer:
     @property
     def vocab_size(self) -> int:
         return self.sp.get_piece_size()
-
-    @property
-    def languages(self) -> List[str]:
-        return sorted(self.tags)
-
-    def tag_id(self, lang: str) -> int:
-        """Id of the target-language tag of ``lang``."""
-        if lang not in self._tag_ids:
-            raise ValueError(
-                f"target language {lang!r} has no tag in {self.directory}; known: {self.languages}"
-            )
-        return self._tag_ids[lang]
-
-    def lang_of(self, idx: int) -> Optional[str]:
-        """The language whose tag is ``idx``, else None."""
-        return self._lang_of.get(idx)
-
-    def normalize(self, text: str) -> str:
-        """The tokenizer's text normalisation (apply to references before scoring)."""
-        return self.normalizer(text)
 
     def encode_checked(self, text: str, tgt_lang: str) -> Tuple[List[int], List[str]]:
         """``[tag, tokens..., </s>]`` of the normalised ``text`` and the symbols that became
