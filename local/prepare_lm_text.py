@@ -5,7 +5,7 @@ lang dir's text normaliser (<lang-dir>/text_norm.json), one sentence a line.
 Usage:
     local/prepare_lm_text.py --lang-dir data/lang_char \\
         --cuts data/manifests/numbers_cuts_train.jsonl.gz [--lm-text-dir data/corpus/lm_text] \\
-        --out data/lm/lm_text.txt
+        --out data/lang_char/lm_text.txt
 """
 
 import argparse

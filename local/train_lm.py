@@ -2,7 +2,7 @@
 """Language side, part 2: n-gram LMs (kaldingram) and their G FSTs (kaldilm -> k2).
 
 Usage:
-    local/train_lm.py --lang-dir data/lang_bpe_500 --text data/lm/lm_text.txt
+    local/train_lm.py --lang-dir data/lang_bpe_500 --text data/lang_bpe_500/lm_text.txt
         [--orders 3,4] [--prune-threshold 0]
 
 --orders FIRST_PASS[,RESCORE]: writes <lang-dir>/lm/<N>gram.arpa and <lang-dir>/G_<N>_gram.pt

@@ -132,8 +132,8 @@ asr_run_stages() {
       # through the lang dir's text normaliser
       $PYTHON local/prepare_lm_text.py --lang-dir "$lang_dir" \
         --cuts "$train_cuts" ${lm_text_dir:+--lm-text-dir "$lm_text_dir"} \
-        --out data/lm/lm_text.txt 2>&1 | tee -a "$slog"
-      $PYTHON local/train_lm.py --lang-dir "$lang_dir" --text data/lm/lm_text.txt \
+        --out "$lang_dir/lm_text.txt" 2>&1 | tee -a "$slog"
+      $PYTHON local/train_lm.py --lang-dir "$lang_dir" --text "$lang_dir/lm_text.txt" \
         --orders "$lm_orders" 2>&1 | tee -a "$slog"
       mark_done "$lang_dir/.lang.done" "$fp"
     fi

@@ -1,7 +1,9 @@
 """Fake copies of real corpora on disk, in the real layout, for recipe tests.
 
 The audio is a tone plus noise (:func:`xlsr.testing.corpus.tone`), so a recipe's data stages
-see the real directory and file-name patterns without any download.
+see the real directory and file-name patterns without any download. This module holds
+VoxLingua107, VoxCeleb1 and Common Voice; each further corpus has its own submodule
+(``xlsr.testing.fake_corpora.mls`` ...).
 
 Example:
     >>> paths = write_voxlingua107(tmp_path / "voxlingua107", ["en", "iw", "jw"], 4)
