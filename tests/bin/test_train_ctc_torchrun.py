@@ -1,5 +1,6 @@
 """xlsr.bin.train --task asr_ctc under torchrun: 2 CPU processes (gloo), DDP sampler, rank-aware
-logging and checkpointing; DDP, and FSDP with activation checkpointing where torch has it."""
+logging and checkpointing; DDP, and FSDP with activation checkpointing where torch has it;
+train.global_batch_duration resolved for the world size."""
 
 import shutil
 import subprocess
@@ -36,6 +37,8 @@ def test_two_process_torchrun_training(tmp_path, distributed):
     ]
     cmd += ["--max-update", "3", "--ctc-loss", "torch", "--lr", "1e-3", "--log-interval", "1"]
     cmd += ["--distributed", distributed]
+    # 8 s per update over 2 processes with batches of at most 2.5 s: update_freq 2 of 2 s
+    cmd += ["--global-batch-duration", "8"]
     cmd += ["--enc-checkpoint-activations", str(distributed == "fsdp").lower()]
     env = {"OMP_NUM_THREADS": "1", "PATH": str(Path(sys.executable).parent)}
     proc = subprocess.run(
@@ -49,4 +52,10 @@ def test_two_process_torchrun_training(tmp_path, distributed):
     state = load_checkpoint(exp / "checkpoint-3.pt")
     assert state["trainer"]["update"] == 3 and (exp / "config.yaml").exists()
     assert state["config"]["train"]["distributed"] == distributed
+    assert state["config"]["train"]["update_freq"] == 2
+    assert state["config"]["data"]["max_duration"] == 2.0
+    rank0_log = next((exp / "log").glob("*rank0.log")).read_text()
+    assert (
+        "global batch 8 s per update: 2 process(es) x update_freq 2 x batches of 2.0 s" in rank0_log
+    )
     assert not any("_fsdp" in k or "module." in k for k in state["model"])  # plain key names

@@ -175,6 +175,25 @@ def test_two_process_ddp_equals_one_process_with_the_global_batch(tmp_path):
     assert valid[0] == pytest.approx(one.validate(), rel=1e-4)
 
 
+def _ddp_accumulating_worker(rank, world, tmp, port):
+    rank_env(rank, world, port)
+    model = make_model(seed=4)
+    cfg = config(tmp, max_update=2, exp_dir=f"{tmp}/ddp", update_freq=2)
+    Trainer(model, cfg, compute_asr_loss, make_batches(8, seed=5)[rank::world], None).fit()
+    torch.save(model.state_dict(), f"{tmp}/rank{rank}.pt")
+    dist.destroy_process_group()
+
+
+def test_two_process_ddp_gradient_accumulation_equals_one_process(tmp_path):
+    # Invariant: update_freq 2 on each of 2 DDP ranks (no_sync on the first micro-batch,
+    # all-reduce on the last) is update_freq 4 in one process: the same weights.
+    spawn_two(_ddp_accumulating_worker, tmp_path)
+    single = make_model(seed=4)
+    cfg = config(tmp_path / "one", max_update=2, update_freq=4)
+    Trainer(single, cfg, compute_asr_loss, make_batches(8, seed=5), None).fit()
+    assert_ranks_equal_single(tmp_path, single)
+
+
 EMPTY = {
     "waveforms": torch.zeros(0, 0),
     "lengths": torch.zeros(0, dtype=torch.long),

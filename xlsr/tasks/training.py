@@ -19,7 +19,13 @@ from xlsr.models import PRESETS, XLSREncoder, load_encoder, preset
 from xlsr.models.config import EncoderConfig
 from xlsr.tasks.base import Task, task_names, task_of_run
 from xlsr.train import checkpoint as ckpt
-from xlsr.train.trainer import TrainConfig, Trainer, seed_everything, setup_distributed
+from xlsr.train.trainer import (
+    TrainConfig,
+    Trainer,
+    resolve_global_batch,
+    seed_everything,
+    setup_distributed,
+)
 from xlsr.utils import config as C
 from xlsr.utils.argtypes import existing_dir, existing_file
 from xlsr.utils.logging import setup_logging
@@ -186,6 +192,44 @@ def keep_model_files(task: Task, lang_dir: str, exp_dir: Path) -> None:
         atomic_write_bytes(exp_dir / name, (Path(lang_dir) / name).read_bytes())
 
 
+def apply_global_batch(
+    train_cfg: TrainConfig, data_cfg: DataConfig, world: int
+) -> Tuple[TrainConfig, DataConfig]:
+    """With ``train.global_batch_duration`` set: the update_freq and per-process
+    ``data.max_duration`` that give that batch on ``world`` processes (logged, and recorded
+    in config.yaml as resolved); otherwise the configs unchanged.
+
+    Raises:
+        SystemExit: when the resolved batch is shorter than ``data.max_cut_duration`` (the
+            longest cut would never fit), naming both options.
+    """
+    if train_cfg.global_batch_duration <= 0:
+        return train_cfg, data_cfg
+    update_freq, max_duration = resolve_global_batch(
+        train_cfg.global_batch_duration, data_cfg.max_duration, world
+    )
+    if max_duration < data_cfg.max_cut_duration:
+        raise SystemExit(
+            f"train.global_batch_duration {train_cfg.global_batch_duration:g} s on {world} "
+            f"processes gives batches of {max_duration:.1f} s, shorter than "
+            f"data.max_cut_duration {data_cfg.max_cut_duration:g} s: raise "
+            "--global-batch-duration or lower --data-max-cut-duration"
+        )
+    logger.info(
+        "global batch %g s per update: %d process(es) x update_freq %d x batches of %.1f s "
+        "(at most data.max_duration %g s)",
+        train_cfg.global_batch_duration,
+        world,
+        update_freq,
+        max_duration,
+        data_cfg.max_duration,
+    )
+    return (
+        dataclasses.replace(train_cfg, update_freq=update_freq),
+        dataclasses.replace(data_cfg, max_duration=max_duration),
+    )
+
+
 def train_main(argv: Optional[List[str]], task: Task, description: str) -> int:
     """Parses the options, builds the model and data, and trains (resuming if possible)."""
     args = parse_args(argv, task, description)
@@ -198,6 +242,7 @@ def train_main(argv: Optional[List[str]], task: Task, description: str) -> int:
     exp_dir = Path(train_cfg.exp_dir)
     stamp = time.strftime("%Y-%m-%d-%H-%M-%S")
     setup_logging(exp_dir / "log" / f"train-{stamp}-rank{rank}.log")
+    train_cfg, data_cfg = apply_global_batch(train_cfg, data_cfg, world)
     try:
         targets = task.targets(args.lang_dir)
     except (FileNotFoundError, ValueError) as e:

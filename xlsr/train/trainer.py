@@ -50,6 +50,12 @@ class TrainConfig:
     final_lr_scale: float = 0.05  # lr_scheduler.final_lr_scale
     freeze_finetune_updates: int = 10000  # model.freeze_finetune_updates: head only before
     update_freq: int = 5  # optimization.update_freq: batches per update (gradient accumulation)
+    # Seconds of audio per update over all processes (fairseq's effective batch: max_tokens x
+    # world size x update_freq / 16000; finetune.yaml: 1.28M x 4 x 5 samples = 1600 s). When
+    # > 0 it replaces update_freq and caps data.max_duration for the world size that runs it
+    # (resolve_global_batch), so one conf gives the paper's batch on 1, 8, 16 or 24 GPUs.
+    # 0: update_freq and data.max_duration as given (the batch grows with the world size).
+    global_batch_duration: float = 0.0
     sentence_avg: bool = True  # optimization.sentence_avg: normalise by utterances, else frames
     clip_norm: float = 0.0  # optimization.clip_norm (0: no clipping)
     amp: str = "none"  # "none", "fp16" (CUDA, with a grad scaler; fairseq common.fp16) or "bf16"
@@ -69,6 +75,28 @@ class TrainConfig:
     # under torchrun: "ddp" (replicated model) or "fsdp" (sharded per Transformer layer, for
     # XLS-R 1B/2B; add the encoder's checkpoint_activations to recompute activations)
     distributed: str = "ddp"
+
+
+def resolve_global_batch(global_batch: float, max_duration: float, world: int) -> Tuple[int, float]:
+    """(update_freq, max_duration per process and batch) that make ``global_batch`` seconds
+    of audio per update on ``world`` processes: the fewest batches per update whose size
+    does not exceed ``max_duration``, each ``global_batch / (update_freq * world)`` seconds.
+
+    >>> resolve_global_batch(1600.0, 80.0, 8)     # finetune.yaml's batch on 8 GPUs
+    (3, 66.66666666666667)
+    >>> resolve_global_batch(3840.0, 160.0, 24)   # the paper's 2B batch (2.56M x 24 samples)
+    (1, 160.0)
+
+    Raises:
+        ValueError: if an argument is not positive.
+    """
+    if global_batch <= 0 or max_duration <= 0 or world < 1:
+        raise ValueError(
+            f"need global_batch_duration > 0, max_duration > 0 and world >= 1, got "
+            f"{global_batch}, {max_duration}, {world}"
+        )
+    update_freq = max(1, math.ceil(global_batch / (max_duration * world) - 1e-9))
+    return update_freq, global_batch / (update_freq * world)
 
 
 def setup_distributed() -> Tuple[int, int, int]:
@@ -355,10 +383,11 @@ class Trainer:
             sync = i == len(batches) - 1 or self.world <= 1
             # FSDP reduce-scatters every micro-batch and accumulates the sharded gradients
             # (fully_shard modules have no no_sync; the sum is the same, the traffic larger)
+            # (one no_sync() context around forward and backward: it cannot be entered twice)
             ctx = contextlib.nullcontext() if sync or self.fsdp else self.ddp_model.no_sync()
-            with ctx, self._autocast():
-                loss, info = self.loss_fn(self.ddp_model, batch)
             with ctx:
+                with self._autocast():
+                    loss, info = self.loss_fn(self.ddp_model, batch)
                 self.scaler.scale(loss).backward()
             for k, v in {"loss": float(loss.detach()), **info}.items():
                 info_sum[k] = info_sum.get(k, 0.0) + float(v)
