@@ -18,12 +18,12 @@ Writes ``voxpopuli_<lang>_{recordings,supervisions,cuts}_{train,dev,test}.jsonl.
 recording per segment; one supervision over it with ``text`` = ``normalized_text`` through
 the toolkit's text normaliser (default ``TextNormConfig``), ``speaker`` = ``speaker_id``,
 ``gender``, ``language`` = lang (``None`` in the TSV: no speaker / gender). The
-``normalized_text`` column is VoxPopuli's own training and scoring text (lower case, no
-punctuation); ``raw_text`` is the transcript as published, with case and punctuation. Rows
-whose text normalises to nothing are skipped and counted. Rows whose ogg file is missing are
-skipped, counted and logged with an example path; more than ``--max-missing`` (a fraction)
-of a split missing stops with an error naming the directory: the segmentation did not run
-to the end.
+``normalized_text`` column is VoxPopuli's ASR normalisation of the transcript (lower case),
+the text its LM data is made from; ``raw_text``, the transcript as published with case and
+punctuation, is not used. Rows whose text normalises to nothing are skipped and counted.
+Rows whose ogg file is missing are skipped, counted and logged with an example path; more
+than ``--max-missing`` (a fraction) of a split missing stops with an error naming the
+directory: the segmentation did not run to the end.
 
 ``<lm-text-dir>/<lang>.txt`` (with ``--lm-text``): the file's lines (e.g. VoxPopuli's LM
 corpus, ``lm_data/<lang>/sentences.txt`` of ``python -m voxpopuli.get_lm_data``) through the
