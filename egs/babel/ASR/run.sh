@@ -122,7 +122,7 @@ EOT
 
 if run_stage 0 "check the corpus: BABEL pack $lang"; then
   if [ -z "$pack_dir" ]; then
-    die "no BABEL pack of language $lang in --corpus-dir $corpus_dir: none of $corpus_dir/$lang, $corpus_dir/*_$lang, $corpus_dir/*_${lang}_* is a directory. Expected $(layout "$corpus_dir/IARPA_BABEL_OP1_$lang")"
+    die "no BABEL pack of language $lang in --corpus-dir $corpus_dir: none of $corpus_dir/$lang, $corpus_dir/*_$lang, $corpus_dir/*_${lang}_* is a directory. Expected $(layout "$corpus_dir/IARPA_BABEL_<phase>_$lang")"
   fi
   [ -d "$pack_dir" ] || die "--pack-dir $pack_dir does not exist. Expected $(layout "$pack_dir")"
   for s in training dev; do
