@@ -56,8 +56,6 @@ from xlsr.data.babel import (  # noqa: E402
 from xlsr.data.recordings import scan_recordings  # noqa: E402
 from xlsr.data.text_norm import TextNormalizer  # noqa: E402
 
-SPLITS = {"training": ("train", "dev"), "dev": ("test",)}
-
 
 class Item(NamedTuple):
     """One side of a call: its recording id (the file name), audio, segments and speaker."""
@@ -69,15 +67,17 @@ class Item(NamedTuple):
     group: str  # the training speaker id: the unit held out for dev
 
 
-def list_split(split_dir: Path, lang: str, counts: Counter) -> List[Item]:
-    """The transcribed files of ``conversational/<split>``, in name order, with their audio.
+def list_split(split_dir: Path, lang: str) -> List[Item]:
+    """The transcribed files of ``conversational/<split>``, in name order, with their audio
+    (transcripts without audio, and text after a transcript's last time mark, are counted in
+    the log and left out).
 
     Raises:
         ValueError: naming the file, for a file of another BABEL language, a malformed
             transcript or shorten-compressed SPHERE.
     """
     audio_dir = split_dir / "audio"
-    items, shorten = [], []
+    items, shorten, counts = [], [], Counter()
     for txt in sorted((split_dir / "transcription").glob("*.txt")):
         stem = txt.stem
         side = parse_file_name(stem)
@@ -88,21 +88,30 @@ def list_split(split_dir: Path, lang: str, counts: Counter) -> List[Item]:
                 f"point --pack-dir (or --corpus-dir/{lang}) at the pack of language {lang}"
             )
         audio = next(
-            (p for p in (audio_dir / f"{stem}.sph", audio_dir / f"{stem}.wav") if p.exists()), None
+            (
+                audio_dir / f"{stem}{ext}"
+                for ext in (".sph", ".wav")
+                if (audio_dir / f"{stem}{ext}").exists()
+            ),
+            None,
         )
         if audio is None:
-            counts["transcripts without audio (skipped)"] += 1
+            counts["transcripts without audio"] += 1
             logging.warning("%s: no %s/%s.sph or .wav, skipped", txt, audio_dir, stem)
             continue
         if audio.suffix == ".sph" and is_shorten(sphere_header(audio)):
             shorten.append(audio)
             continue
         segments, trailing = read_transcript(txt)
-        counts["text after the last time mark (dropped)"] += trailing
+        counts["transcripts with text after the last time mark"] += trailing
         speaker = side.speaker if side else stem
         items.append(Item(stem, audio, segments, speaker, side.speaker_id if side else stem))
     if shorten:
         raise ValueError(shorten_message(shorten))
+    left_out = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()) if v)
+    logging.info(
+        "%s: %d transcribed files%s", split_dir, len(items), f" ({left_out})" if left_out else ""
+    )
     return items
 
 
@@ -149,9 +158,11 @@ def supervisions_of(item: Item, duration: float, lang: str, counts: Counter) -> 
 
 def write_split(
     items: List[Item], out_dir: Path, prefix: str, split: str, lang: str, num_jobs: int
-) -> Counter:
-    """Recordings, supervisions and segment cuts of one split, written one recording at a time."""
+) -> None:
+    """Recordings, supervisions and segment cuts of one split, written one recording at a
+    time; logs how many segments were kept and why the others were dropped."""
     counts: Counter = Counter()
+    seconds = 0.0
     names = {
         k: out_dir / f"{prefix}_{k}_{split}.jsonl.gz"
         for k in ("recordings", "supervisions", "cuts")
@@ -172,9 +183,16 @@ def write_split(
             for seg_cut in CutSet.from_cuts([cut]).trim_to_supervisions(keep_overlapping=False):
                 cuts.write(seg_cut)
             counts["segments"] += len(sups)
-            counts["hours"] += sum(s.duration for s in sups) / 3600
-    counts["recordings"] = len(items)
-    return counts
+            seconds += sum(s.duration for s in sups)
+    kept = counts.pop("segments")
+    logging.info(
+        "%s: %d recordings, %d segments (%.2f h); %s",
+        split,
+        len(items),
+        kept,
+        seconds / 3600,
+        ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()) if v) or "nothing dropped",
+    )
 
 
 def split_training(items: List[Item], dev_fraction: float) -> Tuple[List[Item], List[Item]]:
@@ -189,32 +207,12 @@ def prepare_babel(
     pack_dir: Path, lang: str, out_dir: Path, dev_fraction: float = 0.1, num_jobs: int = 1
 ) -> None:
     """Writes the train / dev / test manifests of a pack (see the module docstring)."""
+    training = list_split(pack_dir / "conversational" / "training", lang)
+    test = list_split(pack_dir / "conversational" / "dev", lang)
+    train, dev = split_training(training, dev_fraction)
     out_dir.mkdir(parents=True, exist_ok=True)
-    prefix = f"babel_{lang}"
-    listed = {}
-    for babel_split in SPLITS:
-        counts: Counter = Counter()
-        listed[babel_split] = (
-            list_split(pack_dir / "conversational" / babel_split, lang, counts),
-            counts,
-        )
-    train, dev = split_training(listed["training"][0], dev_fraction)
-    test, test_counts = listed["dev"]
-    for split, items, counts in (
-        ("train", train, listed["training"][1]),
-        ("dev", dev, Counter()),
-        ("test", test, test_counts),
-    ):
-        counts.update(write_split(items, out_dir, prefix, split, lang, num_jobs))
-        hours = counts.pop("hours", 0.0)
-        logging.info(
-            "%s: %d recordings, %d segments (%.2f h); %s",
-            split,
-            counts.pop("recordings"),
-            counts.pop("segments", 0),
-            hours,
-            ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()) if v) or "nothing dropped",
-        )
+    for split, items in (("train", train), ("dev", dev), ("test", test)):
+        write_split(items, out_dir, f"babel_{lang}", split, lang, num_jobs)
 
 
 def main() -> None:
