@@ -17,8 +17,8 @@ before it::
     is_shorten(sphere_header(path))             # True for shorten-compressed SPHERE
     dev = held_out(["10036", "10042", ...], 0.1)   # whole speakers' calls for the dev set
 
-Annotations (:func:`strip_annotations`), as the BABEL preparation of XTREME-S (the benchmark
-of the XLS-R authors) handles them: every tag ``<...>`` (``<no-speech>``, ``<noise>``,
+Annotations (:func:`strip_annotations`), as the BABEL preparation of XTREME-S (a benchmark by
+several XLS-R authors) handles them: every tag ``<...>`` (``<no-speech>``, ``<noise>``,
 ``<breath>``, ``<cough>``, ``<laugh>``, ``<lipsmack>``, ``<click>``, ``<ring>``, ``<dtmf>``,
 ``<int>``, ``<sta>``, ``<overlap>``, ``<foreign>``, ``<prompt>``, ``<hes>``,
 ``<male-to-female>`` ...) and every ``(())`` (unintelligible) is removed, the words around
