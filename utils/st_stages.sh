@@ -20,12 +20,38 @@
 #
 # The recipe defines, before sourcing this file: its options (as egs/numbers/ST/run.sh:
 # directions target_vocab_size encoder_preset xlsr_checkpoint pretrain pretrain_max_update
-# max_update train_jobs test_sets methods), manifests_marker and fp_manifests.
+# max_update train_jobs test_sets methods), manifests_marker and fp_manifests. Optionally:
+#   st_pairs_in_stage1=true   the recipe's stage 1 wrote the pairs (st_cuts_<split>_<dir>,
+#                             e.g. egs/covost2/ST): stage 2 builds the lang dir from the
+#                             train pairs alone (local/prepare_st.py --from-pairs); default
+#                             false: stage 2 makes them from data/manifests/numbers_cuts_*
+#   st_prepare_opts=(...)     more options of local/prepare_st.py in stage 2 (--cased)
+# target_vocab_size is one number for every direction, or one per direction
+# ("x-en=8000 en-x=32000").
 
 . utils/task_stages.sh
 
+: "${st_pairs_in_stage1:=false}"
+declare -p st_prepare_opts >/dev/null 2>&1 || st_prepare_opts=()
+
+# st_vocab_size: the target vocabulary size of $direction (see target_vocab_size above)
+st_vocab_size() {
+  local w
+  if [[ $target_vocab_size =~ ^[0-9]+$ ]]; then echo "$target_vocab_size"; return; fi
+  for w in $target_vocab_size; do
+    [ "${w%%=*}" != "$direction" ] || { echo "${w#*=}"; return; }
+  done
+}
+
 st_check_options() {
-  check_int target_vocab_size train_jobs
+  check_int train_jobs
+  local w
+  if ! [[ $target_vocab_size =~ ^[0-9]+$ ]]; then
+    for w in $target_vocab_size; do
+      [[ $w =~ ^(x-en|en-x)=[0-9]+$ ]] \
+        || die "--target-vocab-size must be a number or DIRECTION=NUMBER words such as 'x-en=8000 en-x=32000', got '$target_vocab_size'"
+    done
+  fi
   check_choice pretrain true false
   [ -z "$pretrain_max_update" ] || check_int pretrain_max_update
   if [ -n "$xlsr_checkpoint" ] && [ "$pretrain" = true ]; then
@@ -36,6 +62,8 @@ st_check_options() {
   [ -n "${directions// /}" ] || die "--directions must name x-en and/or en-x"
   for d in $directions; do
     [[ $d == x-en || $d == en-x ]] || die "--directions: '$d' is not a direction (x-en, en-x)"
+    direction=$d
+    [ -n "$(st_vocab_size)" ] || die "--target-vocab-size '$target_vocab_size' has no size for $d"
   done
   decode_opts=()
   [ -z "$methods" ] || decode_opts+=(--methods "$methods")
@@ -65,6 +93,11 @@ cuts_of() {
 st_init() { if [ "$pretrain" = true ]; then echo "$pretrained"; else echo "$xlsr_checkpoint"; fi; }
 
 fp_lang() {
+  if [ "$st_pairs_in_stage1" = true ] && [ "$direction" != src ]; then
+    stage_fingerprint direction="$direction" target_vocab_size="$(st_vocab_size)" \
+      prepare_opts="${st_prepare_opts[*]-}" -- "$(cuts_of train)"
+    return
+  fi
   stage_fingerprint direction="$direction" target_vocab_size="$target_vocab_size" -- \
     data/manifests/numbers_cuts_{train,dev,test}.jsonl.gz
 }
@@ -160,14 +193,17 @@ st_run_stages() {
       train_stage=3 xlsr_checkpoint="" max_update="$pretrain_max_update" \
         task_train asr_ctc conf/pretrain_ctc.yaml
     fi
-  elif run_stage 3 "no encoder pretraining (--pretrain false${xlsr_checkpoint:+; from --xlsr-checkpoint})"; then
+  elif run_stage 3 "no encoder pretraining (the encoder starts from ${xlsr_checkpoint:-scratch})"; then
     :
   fi
+  local from_pairs=()
+  [ "$st_pairs_in_stage1" = false ] || from_pairs=(--from-pairs)
   for d in $directions; do
     st_direction "$d"
     if run_stage 2 "translation pairs and $lang_dir ($direction)"; then
       task_lang "$(fp_lang)" $PYTHON local/prepare_st.py --manifest-dir data/manifests \
-        --direction "$direction" --lang-dir "$lang_dir" --vocab-size "$target_vocab_size"
+        --direction "$direction" --lang-dir "$lang_dir" --vocab-size "$(st_vocab_size)" \
+        ${from_pairs[@]+"${from_pairs[@]}"} ${st_prepare_opts[@]+"${st_prepare_opts[@]}"}
     fi
   done
   if run_stage 4 "train the st models ($directions) in exp/st_<dir>"; then

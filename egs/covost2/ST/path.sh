@@ -1,0 +1,1 @@
+../../numbers/ASR/path.sh
