@@ -63,7 +63,8 @@ st_prepare_opts=()
 [ "$cased" = false ] || st_prepare_opts=(--cased)
 . utils/st_stages.sh             # the ST stages 2-5
 st_check_options
-X_EN="fr de es ca it ru zh-CN pt fa et mn nl tr ar sv-SE lv sl ta ja id cy"  # CoVoST 2's
+# CoVoST 2's sources and targets (as X_EN, EN_X in local/prepare_covost2.py)
+X_EN="fr de es ca it ru zh-CN pt fa et mn nl tr ar sv-SE lv sl ta ja id cy"
 EN_X="de ca zh-CN fa et mn tr ar sv-SE lv sl ta ja id cy"
 for l in $x_en_langs; do
   [[ " $X_EN " == *" $l "* ]] || die "--x-en-langs: CoVoST 2 has no $l -> en; its sources are: $X_EN"
