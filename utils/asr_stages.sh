@@ -23,6 +23,7 @@
 # asr_check_options: the ASR options, checked before any stage runs (call it right after the
 # recipe's own option checks); sets lang_dir, exp_dir, methods, graph_files, decode_opts.
 asr_check_options() {
+  check_train_overlay
   check_int vocab_size
   for name in max_update num_paths max_active_states beam_size max_contexts max_states; do
     [ -z "${!name}" ] || check_int "$name"
@@ -99,7 +100,8 @@ fp_model() {  # what the checkpoints in $exp_dir are of: another model when it c
               xlsr_checkpoint="$xlsr_checkpoint")
   [ "$head" = transducer ] || opts+=(ctc_loss="$ctc_loss")
   stage_fingerprint "${opts[@]}" -- "$train_cuts" "$dev_cuts" \
-    "$lang_dir"/{tokens.txt,tokenizer,text_norm.json} "conf/train_asr_$head.yaml"
+    "$lang_dir"/{tokens.txt,tokenizer,text_norm.json} "conf/train_asr_$head.yaml" \
+    ${train_overlay:+"$train_overlay"}
 }
 # the training's inputs: the model's and --max-update (a larger one resumes the run)
 fp_train() { fp_model; echo "option max_update=$max_update"; }

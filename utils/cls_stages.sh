@@ -22,6 +22,7 @@
 . utils/task_stages.sh
 
 cls_check_options() {
+  check_train_overlay
   check_choice task lid sid
   [ -z "$max_update" ] || check_int max_update
   [ -z "$views" ] || check_int views
@@ -43,7 +44,7 @@ fp_lang() { stage_fingerprint field="$field" -- "$train_cuts"; }
 fp_model() {
   stage_fingerprint task="$task" lang_dir="$lang_dir" encoder_preset="$encoder_preset" \
     xlsr_checkpoint="$xlsr_checkpoint" -- "$train_cuts" "$dev_cuts" "$lang_dir/labels.txt" \
-    "conf/train_$task.yaml"
+    "conf/train_$task.yaml" ${train_overlay:+"$train_overlay"}
 }
 fp_train() { fp_model; echo "option max_update=$max_update"; }
 fp_decode() {  # fp_decode TEST_SET

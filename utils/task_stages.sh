@@ -11,6 +11,12 @@
 #                                        on each of $test_sets (plus the words that an optional
 #                                        function `decode_set_args SET` prints: options of one set)
 #
+#   check_train_overlay                  --train-overlay names an existing file (or is unset)
+#
+# A recipe may offer the option train_overlay: a YAML file layered over the training CONF
+# (xlsr.bin.train --config CONF --config OVERLAY: its keys win), e.g. the release note's 2B
+# settings in utils/conf/xlsr_2b.yaml; the recipe's fp_model must name it among its files.
+#
 # The caller runs them inside `run_stage 4` / `run_stage 5` after its own checks, and
 # defines: lang_dir exp_dir train_cuts dev_cuts encoder_preset xlsr_checkpoint max_update
 # test_sets manifests_marker; cuts_of SET; fp_manifests; fp_lang (the inputs of the lang
@@ -57,12 +63,17 @@ task_train() {
   local extra=()
   [ -n "$xlsr_checkpoint" ] && extra+=(--xlsr-checkpoint "$xlsr_checkpoint")
   [ -n "$max_update" ] && extra+=(--max-update "$max_update")
-  $PYTHON -m xlsr.bin.train --task "$task" --config "$conf" --lang-dir "$lang_dir" \
+  $PYTHON -m xlsr.bin.train --task "$task" --config "$conf" \
+    ${train_overlay:+--config "$train_overlay"} --lang-dir "$lang_dir" \
     --train-cuts "$train_cuts" --valid-cuts "$dev_cuts" --exp-dir "$exp_dir" \
     --encoder-preset "$encoder_preset" ${extra[@]+"${extra[@]}"} "$@" 2>&1 | tee -a "$slog"
   mark_done "$exp_dir/.done" "$fp"
 }
 
+check_train_overlay() {
+  [ -z "${train_overlay:-}" ] || [ -f "$train_overlay" ] \
+    || die "--train-overlay: no file '$train_overlay' (a YAML of train/data/encoder keys over the training conf, e.g. utils/conf/xlsr_2b.yaml; relative to $(pwd))"
+}
 # check_test_sets: every --test-sets set has its manifest (call it first in stage 5).
 check_test_sets() {
   local t pattern prefix suffix f made=()

@@ -1,7 +1,7 @@
 """egs/voxlingua107/LID on a fake corpus in the real layout (xlsr.testing.fake_corpora):
 stages 0-5 with the tiny encoder, fairseq's report over the whole test set, a rerun that
-skips every finished stage, stage 4 under torchrun (2 CPU processes), and stage 0's layout
-message when the corpus is missing."""
+skips every finished stage, stage 4 under torchrun (2 CPU processes) with a --train-overlay,
+and stage 0's layout message when the corpus is missing."""
 
 import json
 import sys
@@ -80,14 +80,23 @@ def test_voxlingua107_missing_corpus_stops_at_stage_0(tmp_path, corpus):
 
 def test_voxlingua107_stage_4_under_torchrun(tmp_path, corpus):
     # Invariant: the README's multi-GPU way (stage 4 alone with PYTHON="torchrun ...") trains
-    # with 2 processes (gloo on CPU) and leaves the marker that stage 5 requires.
+    # with 2 processes (gloo on CPU) and leaves the marker that stage 5 requires; a
+    # --train-overlay YAML is layered over the conf, its global batch resolved for 2
+    # processes (as utils/conf/xlsr_2b.yaml is for N GPUs).
     train, dev = corpus
     work = copy_recipe("egs/voxlingua107/LID", tmp_path / "work")
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text("train:\n  global_batch_duration: 120.0\ndata:\n  max_duration: 30.0\n")
     args = ["--corpus-dir", str(train), "--dev-dir", str(dev), "--dev-per-lang", "1"]
     args += ["--encoder-preset", "xlsr_tiny", "--max-update", "2", "--views", "1"]
+    args += ["--train-overlay", str(overlay)]
     run_recipe(work, *args, "--stop-stage", "3")
     torchrun = f"{Path(sys.executable).parent / 'torchrun'} --standalone --nproc_per_node 2"
     out = run_recipe(work, *args, "--stage", "4", "--stop-stage", "4", python=torchrun)
     assert out.count("training done: 2 updates") == 2, out[-2000:]
+    assert "global batch 120 s per update: 2 process(es) x update_freq 2 x batches of 30.0 s" in out
+    config = (work / "exp" / "lid" / "config.yaml").read_text()
+    assert "update_freq: 2" in config and "max_duration: 30.0" in config
+    assert "global_batch_duration: 120.0" in config and "lr: 0.0003" in config  # conf's lr
     out = run_recipe(work, *args, "--stage", "5")
     assert REPORT[1] in out and "correct=" in out

@@ -54,7 +54,11 @@ def parse_args(argv: Optional[List[str]], task: Task, description: str) -> argpa
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--task", default=task.name, choices=task_names(), help="the task to train")
     p.add_argument(
-        "--config", default=None, help=f"YAML with train/data/{task.section}/encoder sections"
+        "--config",
+        action="append",
+        default=[],
+        help=f"YAML with train/data/{task.section}/encoder sections; given again, a later "
+        "file's keys override an earlier one's (e.g. a recipe's conf, then utils/conf/xlsr_2b.yaml)",
     )
     p.add_argument(
         "--lang-dir",
@@ -233,7 +237,7 @@ def apply_global_batch(
 def train_main(argv: Optional[List[str]], task: Task, description: str) -> int:
     """Parses the options, builds the model and data, and trains (resuming if possible)."""
     args = parse_args(argv, task, description)
-    yaml_cfg = C.load_yaml(args.config) if args.config else {}
+    yaml_cfg = C.load_layered_yaml(args.config)
     train_cfg = C.from_args(TrainConfig, args, yaml_cfg.get("train"))
     data_cfg = C.from_args(DataConfig, args, yaml_cfg.get("data"), prefix="data_")
     enc_over = C.from_args(EncoderOverrides, args, yaml_cfg.get("encoder"), prefix="enc_")

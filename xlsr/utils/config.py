@@ -11,7 +11,7 @@ import argparse
 import dataclasses
 import typing
 from pathlib import Path
-from typing import Any, Dict, Type, TypeVar, Union
+from typing import Any, Dict, Sequence, Type, TypeVar, Union
 
 T = TypeVar("T")
 
@@ -131,6 +131,34 @@ def load_yaml(path: Union[str, Path]) -> Dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping at the top level")
     return data
+
+
+def load_layered_yaml(paths: Sequence[Union[str, Path]]) -> Dict[str, Any]:
+    """The YAML files of ``paths`` layered in order: a later file's keys replace an earlier
+    one's within each section (``train``, ``data``, ``encoder`` ...), and keys of sections
+    the earlier files lack are added; a non-mapping value replaces the earlier one whole.
+
+    Example: ``conf/train_asr_ctc.yaml`` then ``utils/conf/xlsr_2b.yaml`` keeps the recipe's
+    values and changes only the batch, sharding and activation checkpointing.
+
+    Raises:
+        ValueError: naming the file, for invalid YAML, or a section that is a mapping in one
+            file and not in the other.
+    """
+    merged: Dict[str, Any] = {}
+    for path in paths:
+        for section, values in load_yaml(path).items():
+            if section not in merged:
+                merged[section] = values
+                continue
+            old = merged[section]
+            if isinstance(old, dict) != isinstance(values, dict):
+                raise ValueError(
+                    f"{path}: section {section!r} is {type(values).__name__}, but "
+                    f"{type(old).__name__} in an earlier --config"
+                )
+            merged[section] = {**old, **values} if isinstance(values, dict) else values
+    return merged
 
 
 def save_yaml(data: Dict[str, Any], path: Union[str, Path]) -> None:

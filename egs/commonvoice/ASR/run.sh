@@ -23,7 +23,7 @@
 #
 # Options (defaults below): --stage --stop-stage --corpus-dir --lang --num-jobs --vocab-size
 #   --model-type --per-language --lm-orders --modified-ctc --head --encoder-preset
-#   --xlsr-checkpoint --max-update --exp-dir --methods --test-sets
+#   --xlsr-checkpoint --max-update --train-overlay --exp-dir --methods --test-sets
 #   CTC: --ctc-loss --lm-scales --num-paths --search-beam --output-beam --max-active-states
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -43,6 +43,7 @@ head=ctc                 # ctc (conf/{train,decode}_asr_ctc.yaml; a transducer n
 encoder_preset=xlsr_300m # the architecture (with --xlsr-checkpoint: the checkpoint's)
 xlsr_checkpoint=""       # fairseq/HF XLS-R checkpoint to fine-tune (xlsr2_300m.pt...)
 max_update=""            # default: conf/train_asr_<head>.yaml (13000, the paper's Common Voice value)
+train_overlay=""         # YAML layered over conf/train_asr_<head>.yaml (utils/conf/xlsr_2b.yaml for 2B)
 exp_dir=""               # default exp/<lang>/<head>
 test_sets="test"         # "dev test" for both
 ctc_loss=k2              # k2 | torch

@@ -20,8 +20,8 @@
 # with `rm data/manifests/.done`.
 #
 # Options (defaults below): --stage --stop-stage --corpus-dir --dev-dir --langs --dev-per-lang
-#   --num-jobs --encoder-preset --xlsr-checkpoint --max-update --exp-dir --test-sets --views
-#   --methods
+#   --num-jobs --encoder-preset --xlsr-checkpoint --max-update --train-overlay --exp-dir
+#   --test-sets --views --methods
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -36,6 +36,7 @@ task=lid
 encoder_preset=xlsr_300m # the architecture (with --xlsr-checkpoint: the checkpoint's)
 xlsr_checkpoint=""       # fairseq/HF XLS-R checkpoint to fine-tune (xlsr2_300m.pt...)
 max_update=""            # default: conf/train_lid.yaml
+train_overlay=""         # YAML layered over conf/train_lid.yaml (utils/conf/xlsr_2b.yaml for 2B)
 exp_dir=""               # default exp/lid
 test_sets="test"         # "dev test" for both
 views=""                 # crops per utterance (default: conf/decode_lid.yaml, 10 as the paper)
