@@ -153,8 +153,10 @@ class Collector:
 
 
 def validated_rows(corpus_dir: Path, lang: str) -> Dict[str, Dict[str, str]]:
+    """clip file name -> {sentence, client_id} of ``<corpus_dir>/<lang>/validated.tsv``."""
     path = corpus_dir / lang / "validated.tsv"
-    return {r["path"]: r for r in read_tsv(path, ("path", "sentence", "client_id"), False)}
+    rows = read_tsv(path, ("path", "sentence", "client_id"), escaped=False)
+    return {r["path"]: {"sentence": r["sentence"], "client_id": r["client_id"]} for r in rows}
 
 
 def prepare_covost2(
