@@ -26,6 +26,8 @@
 #                             train pairs alone (local/prepare_st.py --from-pairs); default
 #                             false: stage 2 makes them from data/manifests/numbers_cuts_*
 #   st_prepare_opts=(...)     more options of local/prepare_st.py in stage 2 (--cased)
+#   train_overlay             the option --train-overlay: a YAML over conf/train_st.yaml in
+#                             stage 4 (utils/task_stages.sh), e.g. utils/conf/xlsr_2b.yaml
 # target_vocab_size is one number for every direction, or one per direction
 # ("x-en=8000 en-x=32000").
 
@@ -44,6 +46,7 @@ st_vocab_size() {
 }
 
 st_check_options() {
+  check_train_overlay
   check_int train_jobs
   local w
   if ! [[ $target_vocab_size =~ ^[0-9]+$ ]]; then
@@ -111,7 +114,7 @@ fp_model() {
   stage_fingerprint task=st lang_dir="$lang_dir" encoder_preset="$encoder_preset" \
     init="$(st_init)" -- "$train_cuts" "$dev_cuts" \
     "$lang_dir"/{target_tokenizer,tokenizer,text_norm.json} conf/train_st.yaml \
-    $([ "$pretrain" = true ] && echo "$pretrained/.done")
+    $([ "$pretrain" = true ] && echo "$pretrained/.done") ${train_overlay:+"$train_overlay"}
 }
 fp_train() {
   fp_model

@@ -27,7 +27,7 @@
 #
 # Options (defaults below): --stage --stop-stage --corpus-dir --covost-dir --directions
 #   --x-en-langs --en-x-langs --num-jobs --cased --target-vocab-size --encoder-preset
-#   --xlsr-checkpoint --max-update --train-jobs --test-sets --methods
+#   --xlsr-checkpoint --max-update --train-overlay --train-jobs --test-sets --methods
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -44,6 +44,7 @@ target_vocab_size="x-en=8000 en-x=32000"  # target sentencepiece size per direct
 encoder_preset=xlsr_300m         # the architecture (with --xlsr-checkpoint: the checkpoint's)
 xlsr_checkpoint=""               # fairseq/HF XLS-R checkpoint to fine-tune (xlsr2_300m.pt)
 max_update=""                    # default: conf/train_st.yaml
+train_overlay=""                 # YAML layered over conf/train_st.yaml (utils/conf/xlsr_2b.yaml for 2B)
 train_jobs=1                     # directions trained at once in stage 4 (1: one after the other)
 test_sets="test"                 # "dev test" for both
 methods=""                       # default: conf/decode_st.yaml
