@@ -26,6 +26,8 @@
 #                             train pairs alone (local/prepare_st.py --from-pairs); default
 #                             false: stage 2 makes them from data/manifests/numbers_cuts_*
 #   st_prepare_opts=(...)     more options of local/prepare_st.py in stage 2 (--cased)
+#   st_recipe_direction       a function that st_direction calls last, with $direction set
+#                             (e.g. to name the direction's own manifests_marker)
 #   train_overlay             the option --train-overlay: a YAML over conf/train_st.yaml in
 #                             stage 4 (utils/task_stages.sh), e.g. utils/conf/xlsr_2b.yaml
 # target_vocab_size is one number for every direction, or one per direction
@@ -84,6 +86,8 @@ st_direction() {
   [ "$direction" != src ] || exp_dir=$pretrained
   train_cuts=$(cuts_of train)
   dev_cuts=$(cuts_of dev)
+  # a recipe whose stage 1 keeps a marker per direction sets manifests_marker here
+  if declare -F st_recipe_direction >/dev/null; then st_recipe_direction; fi
 }
 cuts_of() {
   if [ "$direction" = src ]; then

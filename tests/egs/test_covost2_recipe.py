@@ -117,6 +117,10 @@ def test_covost2_st_stages_0_to_5(tmp_path):
     assert "the x-en manifests are up to date" in out and "lang_st_x-en is up to date" in out
     pairs = _jsonl_gz(work / "data/manifests/st_cuts_test_en-x.jsonl.gz")
     assert {p["supervisions"][0]["custom"]["tgt_lang"] for p in pairs} == {"ca"}
+    # stage 2 of one direction alone needs only that direction's stage-1 marker
+    (work / "data/lang_st_x-en/.lang.done").unlink()
+    out = run_recipe(work, *args, "--directions", "x-en", "--stage", "2", "--stop-stage", "2")
+    assert "Stage 2: translation pairs and data/lang_st_x-en" in out
 
 
 def test_covost2_layout_errors_stop_at_stage_0(tmp_path):

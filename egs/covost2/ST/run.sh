@@ -92,8 +92,9 @@ fp_direction() {
   stage_fingerprint direction="$1" langs="$(langs_of "$1")" corpus_dir="$corpus_dir" \
     covost_dir="$covost_dir" -- "${files[@]}"
 }
-manifests_marker=data/manifests/.done   # all directions of this run (stage 2 requires it)
-fp_manifests() { local d; for d in $directions; do fp_direction "$d"; done; }
+# stage 2 of a direction requires stage 1's marker of that direction (st_direction sets it)
+st_recipe_direction() { manifests_marker=data/manifests/.done-$direction; }
+fp_manifests() { fp_direction "$direction"; }
 
 # layout: how the two downloads must look (for the stage 0 errors)
 layout() {
@@ -150,14 +151,13 @@ if run_stage 1 "lhotse manifests and translation pairs ($directions)"; then
       log "the $d manifests are up to date ($marker), skipping"
       continue
     fi
-    rm -f "$marker" "$manifests_marker"
+    rm -f "$marker"
     slog=$(stage_log 1)
     $PYTHON local/prepare_covost2.py --corpus-dir "$corpus_dir" --covost-dir "$covost_dir" \
       --direction "$d" --langs "$(langs_of "$d")" --output-dir data/manifests \
       --num-jobs "$num_jobs" 2>&1 | tee -a "$slog"
     mark_done "$marker" "$(fp_direction "$d")"
   done
-  mark_done "$manifests_marker" "$(fp_manifests)"
 fi
 
 st_run_stages         # stages 2-5, per direction
