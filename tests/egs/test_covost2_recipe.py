@@ -49,7 +49,8 @@ def _tiny_conf(work):
 
 def _check_pairs(work, covost):
     # x-en: train = CoVoST's train + train_covost rows, dev and test apart; one pair per
-    # clip, target = the TSV's translation, tgt_lang en; the clip no TSV lists is absent
+    # clip, target = the TSV's translation (unescaped), tgt_lang en; the clip no TSV lists
+    # is absent
     man = work / "data" / "manifests"
     rows = {lang: _tsv(covost / f"covost_v2.{lang}_en.tsv") for lang in X_EN}
     for split, theirs in (
@@ -59,7 +60,7 @@ def _check_pairs(work, covost):
     ):
         pairs = _jsonl_gz(man / f"st_cuts_{split}_x-en.jsonl.gz")
         want = {
-            r["path"].replace(".mp3", "_en"): (lang, r["translation"])
+            r["path"].replace(".mp3", "_en"): (lang, r["translation"].replace('\\"', '"'))
             for lang in X_EN
             for r in rows[lang]
             if r["split"] in theirs

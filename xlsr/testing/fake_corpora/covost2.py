@@ -8,8 +8,9 @@ header line and the columns :data:`COVOST_COLUMNS`; ``split`` is ``train``, ``de
 ``test`` for the clips of Common Voice's own splits and ``train_covost`` for validated clips
 in none of them (CoVoST 2's extended train split), except the last validated-only clip of
 each language, which no CoVoST TSV lists (a reader must join on ``path``). Translations are
-distinct per (clip, target) and carry capitals and punctuation; Chinese and Japanese targets
-get CJK characters.
+distinct per (clip, target) and carry capitals and punctuation, some a backslash-escaped
+double quote (``\\"``: the TSVs are read with ``escapechar='\\'``, as
+``get_covost_splits.py`` reads them); Chinese and Japanese targets get CJK characters.
 
     write_covost2(tmp_path / "cv4", tmp_path / "covost", x_en=["fr", "sv-SE"], en_x=["ca"])
 """
@@ -29,8 +30,12 @@ _CJK = "的一是不了人我在有他这中大来上国个到说们"
 
 
 def _translation(lang: str, i: int) -> str:
+    """The i-th translation into ``lang`` as the TSV holds it (every third one with a double
+    quote escaped by a backslash, as pandas writes with ``escapechar='\\'``)."""
     if lang.split("-")[0] in ("zh", "ja"):
         return "".join(_CJK[(i + k) % len(_CJK)] for k in range(3 + i % 3)) + "。"
+    if i % 3 == 1:
+        return f'{lang.upper()} sentence {i}, \\"word\\" {chr(97 + i % 26)}!'
     return f"{lang.upper()} sentence {i}, word {chr(97 + i % 26)}!"
 
 
