@@ -23,7 +23,7 @@
 # asr_check_options: the ASR options, checked before any stage runs (call it right after the
 # recipe's own option checks); sets lang_dir, exp_dir, methods, graph_files, decode_opts.
 asr_check_options() {
-  check_train_overlay
+  check_train_options
   check_int vocab_size
   for name in max_update num_paths max_active_states beam_size max_contexts max_states; do
     [ -z "${!name}" ] || check_int "$name"
@@ -157,6 +157,7 @@ asr_run_stages() {
         2>&1 | tee -a "$slog"
       mark_done "$lang_dir/.graphs.done" "$(fp_graphs)"
     fi
+    task_pack_shar
   fi
 
   if run_stage 4 "train the $head model in $exp_dir"; then

@@ -22,7 +22,7 @@
 . utils/task_stages.sh
 
 cls_check_options() {
-  check_train_overlay
+  check_train_options
   check_choice task lid sid
   [ -z "$max_update" ] || check_int max_update
   [ -z "$views" ] || check_int views
@@ -62,7 +62,9 @@ cls_run_stages() {
       --lang-dir "$lang_dir"
   fi
 
-  if run_stage 3 "no graphs for $task: nothing to do"; then :; fi
+  if run_stage 3 "no graphs for $task${shar:+ (--shar $shar: Shar shards of the training cuts)}"; then
+    task_pack_shar
+  fi
 
   if run_stage 4 "train the $task model in $exp_dir"; then
     task_train "$task" "conf/train_$task.yaml"

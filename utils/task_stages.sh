@@ -11,11 +11,18 @@
 #                                        on each of $test_sets (plus the words that an optional
 #                                        function `decode_set_args SET` prints: options of one set)
 #
-#   check_train_overlay                  --train-overlay names an existing file (or is unset)
+#   check_train_options                  --train-overlay names an existing file (or is
+#                                        unset), --shar is true or false
+#   task_pack_shar                       stage 3's work with --shar true: the training cuts
+#                                        and their audio packed into lhotse Shar shards
 #
 # A recipe may offer the option train_overlay: a YAML file layered over the training CONF
 # (xlsr.bin.train --config CONF --config OVERLAY: its keys win), e.g. the release note's 2B
 # settings in utils/conf/xlsr_2b.yaml; the recipe's fp_model must name it among its files.
+# And the option shar (true|false): stage 3 packs $train_cuts into Shar shards
+# (python -m xlsr.bin.pack_shar, --num-jobs processes) in ${train_cuts%.jsonl.gz}_shar/,
+# repacked when the manifest changes, and stage 4 trains from them: sequential reads for
+# a large corpus on a shared file system (xlsr/data/shar.py).
 #
 # The caller runs them inside `run_stage 4` / `run_stage 5` after its own checks, and
 # defines: lang_dir exp_dir train_cuts dev_cuts encoder_preset xlsr_checkpoint max_update
@@ -51,7 +58,12 @@ task_train() {
     return 0
   fi
   require_done "$lang_dir/.lang.done" "$(fp_lang)" "$lang_dir is unfinished or from other inputs: run stage 2"
-  model_fp=$(fp_model)
+  model_fp="$(fp_model)"$'\n'"option shar=${shar:-false}"  # another data order: afresh
+  local train_source=$train_cuts
+  if [ "${shar:-false}" = true ]; then
+    train_source=$(shar_dir)
+    require_done "$train_source.done" "$(fp_shar)" "$train_source: the Shar shards of $train_cuts are missing or stale: run stage 3 (--shar true)"
+  fi
   if [ -d "$exp_dir" ] && [ -n "$(ls -A "$exp_dir")" ] && ! stage_is_done "$exp_dir/.inputs" "$model_fp"; then
     why=$(stage_changes "$exp_dir/.inputs" "$model_fp")
     stale=$(move_aside "$exp_dir")
@@ -65,14 +77,34 @@ task_train() {
   [ -n "$max_update" ] && extra+=(--max-update "$max_update")
   $PYTHON -m xlsr.bin.train --task "$task" --config "$conf" \
     ${train_overlay:+--config "$train_overlay"} --lang-dir "$lang_dir" \
-    --train-cuts "$train_cuts" --valid-cuts "$dev_cuts" --exp-dir "$exp_dir" \
+    --train-cuts "$train_source" --valid-cuts "$dev_cuts" --exp-dir "$exp_dir" \
     --encoder-preset "$encoder_preset" ${extra[@]+"${extra[@]}"} "$@" 2>&1 | tee -a "$slog"
   mark_done "$exp_dir/.done" "$fp"
 }
 
-check_train_overlay() {
+check_train_options() {
   [ -z "${train_overlay:-}" ] || [ -f "$train_overlay" ] \
     || die "--train-overlay: no file '$train_overlay' (a YAML of train/data/encoder keys over the training conf, e.g. utils/conf/xlsr_2b.yaml; relative to $(pwd))"
+  [ -z "${shar:-}" ] || check_choice shar true false
+}
+
+shar_dir() { echo "${train_cuts%.jsonl.gz}_shar"; }
+fp_shar() { stage_fingerprint shard_size=1000 -- "$train_cuts"; }
+task_pack_shar() {
+  [ "${shar:-false}" = true ] || return 0
+  local dir fp slog
+  dir=$(shar_dir)
+  fp=$(fp_shar)
+  if stage_is_done "$dir.done" "$fp"; then  # (a file in $dir would read as a Shar field)
+    log "the Shar shards in $dir are up to date ($dir.done), skipping"
+    return 0
+  fi
+  require_done "$manifests_marker" "$(fp_manifests)" "the manifests are not finished ($manifests_marker): run the data stages"
+  rm -rf "$dir" "$dir.done"
+  slog=$(stage_log 3)
+  log "packing $train_cuts and its audio into Shar shards in $dir"
+  $PYTHON -m xlsr.bin.pack_shar "$train_cuts" "$dir" --num-jobs "${num_jobs:-1}" 2>&1 | tee -a "$slog"
+  mark_done "$dir.done" "$fp"
 }
 # check_test_sets: every --test-sets set has its manifest (call it first in stage 5).
 check_test_sets() {
@@ -111,3 +143,4 @@ task_decode() {
     mark_done "$marker" "$fp"
   done
 }
+check_train_overlay() { check_train_options; }  # TODO(lead): remove once st_stages.sh uses check_train_options

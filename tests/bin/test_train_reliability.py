@@ -4,7 +4,7 @@ trains the lang dir's normalised text without letting special symbols into the t
 import logging
 
 import pytest
-from lhotse import CutSet
+from lhotse import CutSet, load_manifest_lazy
 from lhotse.utils import fastcopy
 
 from xlsr.bin import train as train_bin
@@ -109,6 +109,14 @@ def test_unknown_symbols_counted_and_dropped_on_request(data, caplog):
     assert "train.jsonl: 1 utterance(s)" in caplog.text and first.id in caplog.text
     kept, _ = scan_unknown_symbols(mixed, targets, "drop")
     assert first.id not in set(kept.ids) and len(kept) == len(cuts) - 1
+    # a lazy manifest (a corpus too large for memory) stays lazy, with the same cuts
+    path = data[0] / "mixed.jsonl.gz"
+    mixed.to_file(path)
+    for policy in ("keep", "drop"):
+        lazy, lazy_symbols = scan_unknown_symbols(load_manifest_lazy(path), targets, policy)
+        eager, eager_symbols = scan_unknown_symbols(mixed, targets, policy)
+        assert lazy.is_lazy and list(lazy.ids) == list(eager.ids)
+        assert lazy_symbols == eager_symbols
 
 
 KILLER = """

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 import torch
-from lhotse import CutSet
+from lhotse import CutSet, load_manifest_lazy
 from lhotse.utils import fastcopy
 
 from xlsr.data import dataset
@@ -316,6 +316,22 @@ def test_filter_drops_durations_and_infeasible_ctc(cuts, caplog):
     assert dropped == Counter(ctc_infeasible=1)
     assert long_text.id not in kept.ids and kept_text.id in kept.ids
     assert "ctc_infeasible=1" in caplog.records[-1].getMessage()
+
+
+def test_filter_keeps_a_lazy_manifest_lazy(cuts, tmp_path, caplog):
+    # Invariant: a lazy manifest (too large for memory) gives a lazy result with the same
+    # cuts in the same order and the same counts as the eager one.
+    first, second, *others = list(cuts)
+    data = CutSet.from_cuts([with_text(first, "ab" * 13), second, *others])
+    data.to_file(tmp_path / "cuts.jsonl.gz")
+    cfg = config(min_cut_duration=0.75, speed_perturb=(0.9, 1.0))
+    eager, eager_dropped = filter_cuts(data, cfg, encode=char_codes)
+    with caplog.at_level(logging.INFO, logger=FILTERS_LOGGER):
+        lazy, dropped = filter_cuts(load_manifest_lazy(tmp_path / "cuts.jsonl.gz"), cfg, char_codes)
+    assert lazy.is_lazy and not eager.is_lazy
+    assert dropped == eager_dropped and sum(dropped.values()) > 0
+    assert list(lazy.ids) == list(eager.ids) == list(lazy.ids)  # the same on a second pass
+    assert f"kept {len(eager)} of {len(data)} cuts" in caplog.records[-1].getMessage()
 
 
 def test_filter_counts_frames_at_fastest_speed(cuts):

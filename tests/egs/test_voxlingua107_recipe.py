@@ -82,15 +82,19 @@ def test_voxlingua107_stage_4_under_torchrun(tmp_path, corpus):
     # Invariant: the README's multi-GPU way (stage 4 alone with PYTHON="torchrun ...") trains
     # with 2 processes (gloo on CPU) and leaves the marker that stage 5 requires; a
     # --train-overlay YAML is layered over the conf, its global batch resolved for 2
-    # processes (as utils/conf/xlsr_2b.yaml is for N GPUs).
+    # processes (as utils/conf/xlsr_2b.yaml is for N GPUs); with --shar true stage 3 packs the
+    # training cuts into Shar shards and stage 4 trains from them.
     train, dev = corpus
     work = copy_recipe("egs/voxlingua107/LID", tmp_path / "work")
     overlay = tmp_path / "overlay.yaml"
     overlay.write_text("train:\n  global_batch_duration: 120.0\ndata:\n  max_duration: 30.0\n")
     args = ["--corpus-dir", str(train), "--dev-dir", str(dev), "--dev-per-lang", "1"]
     args += ["--encoder-preset", "xlsr_tiny", "--max-update", "2", "--views", "1"]
-    args += ["--train-overlay", str(overlay)]
-    run_recipe(work, *args, "--stop-stage", "3")
+    args += ["--train-overlay", str(overlay), "--shar", "true"]
+    out = run_recipe(work, *args, "--stop-stage", "3")
+    shar = work / "data" / "manifests" / "voxlingua107_cuts_train_shar"
+    assert "packing data/manifests/voxlingua107_cuts_train.jsonl.gz" in out, out[-2000:]
+    assert (shar / "cuts.000000.jsonl.gz").exists() and (shar / "recording.000000.tar").exists()
     torchrun = f"{Path(sys.executable).parent / 'torchrun'} --standalone --nproc_per_node 2"
     out = run_recipe(work, *args, "--stage", "4", "--stop-stage", "4", python=torchrun)
     assert out.count("training done: 2 updates") == 2, out[-2000:]
@@ -98,5 +102,6 @@ def test_voxlingua107_stage_4_under_torchrun(tmp_path, corpus):
     config = (work / "exp" / "lid" / "config.yaml").read_text()
     assert "update_freq: 2" in config and "max_duration: 30.0" in config
     assert "global_batch_duration: 120.0" in config and "lr: 0.0003" in config  # conf's lr
+    assert f"train_cuts: {shar.relative_to(work)}" in config  # trained from the shards
     out = run_recipe(work, *args, "--stage", "5")
     assert REPORT[1] in out and "correct=" in out

@@ -35,4 +35,9 @@ def translation(cut: Cut) -> Optional[str]:
 def source_of(cut: Cut) -> str:
     """The audio file (or URL / command) of a cut's recording, for messages; "" if none."""
     recording = getattr(cut, "recording", None)
-    return str(recording.sources[0].source) if recording is not None and recording.sources else ""
+    if recording is None or not recording.sources:
+        return ""
+    source = recording.sources[0]
+    if source.type in ("memory", "shar"):  # audio bytes (a Shar shard): name, not contents
+        return f"<{source.type} audio of recording {recording.id}>"
+    return str(source.source)

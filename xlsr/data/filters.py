@@ -52,8 +52,12 @@ def filter_cuts(
     the crop a cut will become (``xlsr.data.crop``). Logs a summary of what was dropped and
     why.
 
+    A lazy ``cuts`` (``load_manifest_lazy``: a corpus too large for memory) gives a lazy
+    result: one pass counts what is dropped, and the returned CutSet applies the same test
+    as it is read, so no cut is held in memory; an eager one gives an eager result.
+
     Args:
-        cuts: Cuts to filter (read once; the result is eager).
+        cuts: Cuts to filter (read once here).
         cfg: ``min_cut_duration``, ``max_cut_duration``, ``sample_rate``, ``speed_perturb``,
             ``min_sample_size``, ``max_sample_size``.
         encode: text -> token ids; None skips the CTC check.
@@ -66,40 +70,87 @@ def filter_cuts(
         (CutSet, Counter): the kept cuts, and reason -> number dropped (``too_short``,
         ``too_long``, ``below_min_sample_size``, ``target_error``, ``ctc_infeasible``).
     """
-    frames_fn = frames_fn or conv_frames_fn(conv_layers)
-    fastest = max(cfg.speed_perturb, default=1.0) if train else 1.0
+    test = CutFilter(cfg, encode, frames_fn or conv_frames_fn(conv_layers), train)
     if train and cfg.max_sample_size and encode is not None:
         logger.warning(
             "max_sample_size %d crops training cuts, but their transcripts stay whole: the "
             "crop is meant for classification (lid, sid), not for CTC",
             cfg.max_sample_size,
         )
+    lazy = bool(cuts.is_lazy)
     dropped: Counter = Counter()
-    candidates, needed = [], []
+    kept: List[Cut] = []
+    n_kept = 0
+    chunk: List[Cut] = []
+
+    def flush() -> None:
+        nonlocal n_kept
+        for cut, reason in zip(chunk, test.reasons(chunk, log=True)):
+            if reason:
+                dropped[reason] += 1
+            else:
+                n_kept += 1
+                if not lazy:
+                    kept.append(cut)
+        chunk.clear()
+
     for cut in tqdm(cuts, desc="filter cuts", disable=None, leave=False):
-        reason = _duration_problem(cut, cfg, train)
-        if reason:
-            dropped[reason] += 1
-            continue
-        if encode is not None:
-            try:
-                needed.append(ctc_min_frames(list(encode(cut_text(cut)))))
-            except Exception as err:
-                logger.warning("dropping cut %s: target_error (%s)", cut.id, describe_error(err))
-                dropped["target_error"] += 1
-                continue
-        candidates.append(cut)
-    kept = candidates
-    if encode is not None:
-        rate = cfg.sample_rate / fastest
-        feasible = _ctc_feasible(candidates, needed, frames_fn, rate)
-        kept = [c for c, ok in zip(candidates, feasible) if ok]
-        dropped["ctc_infeasible"] = len(candidates) - len(kept)
+        chunk.append(cut)
+        if len(chunk) >= 4096:
+            flush()
+    flush()
     dropped = Counter({r: n for r, n in dropped.items() if n})
-    total = len(kept) + sum(dropped.values())
     summary = ", ".join(f"{r}={n}" for r, n in sorted(dropped.items())) or "none"
-    logger.info("filter_cuts: kept %d of %d cuts; dropped: %s", len(kept), total, summary)
+    total = n_kept + sum(dropped.values())
+    logger.info("filter_cuts: kept %d of %d cuts; dropped: %s", n_kept, total, summary)
+    if lazy:
+        return cuts.filter(test), dropped
     return CutSet.from_cuts(kept), dropped
+
+
+class CutFilter:
+    """The test of :func:`filter_cuts`: ``reasons(cuts)`` says why each is dropped (or None);
+    called on one cut, whether it is kept (the predicate of a lazy ``CutSet.filter``)."""
+
+    def __init__(
+        self,
+        cfg: DataConfig,
+        encode: Optional[Callable[[str], Sequence[int]]],
+        frames_fn: Callable[[Tensor], Tensor],
+        train: bool,
+    ) -> None:
+        self.cfg, self.encode, self.frames_fn, self.train = cfg, encode, frames_fn, train
+        fastest = max(cfg.speed_perturb, default=1.0) if train else 1.0
+        self.rate = cfg.sample_rate / fastest
+
+    def reasons(self, cuts: Sequence[Cut], log: bool = False) -> List[Optional[str]]:
+        """Per cut, the reason it is dropped or None; ``log``: a warning per target error."""
+        out: List[Optional[str]] = []
+        candidates, needed = [], []
+        for i, cut in enumerate(cuts):
+            reason = _duration_problem(cut, self.cfg, self.train)
+            if reason is None and self.encode is not None:
+                try:
+                    needed.append(ctc_min_frames(list(self.encode(cut_text(cut)))))
+                    candidates.append(i)
+                except Exception as err:
+                    if log:
+                        logger.warning(
+                            "dropping cut %s: target_error (%s)", cut.id, describe_error(err)
+                        )
+                    reason = "target_error"
+            out.append(reason)
+        if candidates:
+            feasible = _ctc_feasible(
+                [cuts[i] for i in candidates], needed, self.frames_fn, self.rate
+            )
+            for i, ok in zip(candidates, feasible):
+                if not ok:
+                    out[i] = "ctc_infeasible"
+        return out
+
+    def __call__(self, cut: Cut) -> bool:
+        return self.reasons([cut])[0] is None
 
 
 def _duration_problem(cut: Cut, cfg: DataConfig, train: bool) -> Optional[str]:

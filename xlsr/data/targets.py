@@ -63,10 +63,12 @@ def scan_unknown_symbols(
         name: what ``cuts`` is, for the log (e.g. the manifest path).
 
     Returns:
-        (CutSet, Counter): the cuts to use, and unknown symbol -> occurrences.
+        (CutSet, Counter): the cuts to use (lazy when ``cuts`` is: "drop" then filters them
+        as they are read, nothing is held in memory), and unknown symbol -> occurrences.
     """
     if policy not in UNKNOWN_POLICIES:
         raise ValueError(f"unknown_symbols must be one of {UNKNOWN_POLICIES}, got {policy!r}")
+    lazy = bool(cuts.is_lazy)
     kept, symbols, examples, affected = [], Counter(), [], 0
     for cut in cuts:
         unknown = targets.checked(cut)[1] if cut.supervisions else []
@@ -77,7 +79,8 @@ def scan_unknown_symbols(
                 examples.append(f"{cut.id}: {cut_text(cut)!r}")
             if policy == "drop":
                 continue
-        kept.append(cut)
+        if not lazy:
+            kept.append(cut)
     if affected:
         action = "dropped" if policy == "drop" else "kept, the symbols become <unk>"
         top = ", ".join(f"{s!r} x{n}" for s, n in symbols.most_common(10))
@@ -90,4 +93,16 @@ def scan_unknown_symbols(
             top,
             "; ".join(examples),
         )
+    if lazy:
+        return (cuts.filter(KnownSymbols(targets)) if policy == "drop" else cuts), symbols
     return CutSet.from_cuts(kept), symbols
+
+
+class KnownSymbols:
+    """Whether a cut's transcript has only symbols the tokenizer knows (a lazy filter)."""
+
+    def __init__(self, targets: CutTargets) -> None:
+        self.targets = targets
+
+    def __call__(self, cut: Cut) -> bool:
+        return not (cut.supervisions and self.targets.checked(cut)[1])

@@ -27,7 +27,7 @@ from xlsr.train.trainer import (
     setup_distributed,
 )
 from xlsr.utils import config as C
-from xlsr.utils.argtypes import existing_dir, existing_file
+from xlsr.utils.argtypes import cuts_source, existing_dir, existing_file
 from xlsr.utils.logging import setup_logging
 
 logger = logging.getLogger(__name__)
@@ -66,7 +66,12 @@ def parse_args(argv: Optional[List[str]], task: Task, description: str) -> argpa
         type=existing_dir,
         help="lang dir with tokenizer/ and tokens.txt",
     )
-    p.add_argument("--train-cuts", required=True, type=existing_file)
+    p.add_argument(
+        "--train-cuts",
+        required=True,
+        type=cuts_source,
+        help="cuts manifest, or a directory of Shar shards (python -m xlsr.bin.pack_shar)",
+    )
     p.add_argument("--valid-cuts", default=None, type=existing_file)
     p.add_argument(
         "--xlsr-checkpoint",
@@ -103,14 +108,14 @@ def make_loader(
 ):
     """Loader and sampler of a manifest: the task's text checks (ASR: unknown symbols), cuts
     filtered by duration and, for CTC, feasibility; an error when nothing is left."""
-    from lhotse import load_manifest_lazy
+    from xlsr.data.shar import open_cuts
 
-    cuts = task.check_cuts(load_manifest_lazy(path), targets, data_cfg, str(path))
+    cuts = task.check_cuts(open_cuts(path, data_cfg.seed), targets, data_cfg, str(path))
     encode = task.feasibility_encode(targets) if task.ctc_feasible else None
     kept, dropped = filter_cuts(
         cuts, data_cfg, encode=encode, conv_layers=enc_cfg.conv_layers, train=train
     )
-    if len(kept) == 0:
+    if next(iter(kept), None) is None:  # (kept may be lazy: no len)
         raise ValueError(
             f"{path}: no usable cuts (dropped: {dict(dropped) or 'the manifest is empty'}); "
             "check --data-min-cut-duration / --data-max-cut-duration and the manifest"

@@ -26,7 +26,7 @@
 #
 # Options (defaults below): --stage --stop-stage --corpus-dir --lang --pack-dir --dev-fraction
 #   --num-jobs --vocab-size --model-type --per-language --lm-orders --modified-ctc --head
-#   --encoder-preset --xlsr-checkpoint --max-update --train-overlay --exp-dir --methods
+#   --encoder-preset --xlsr-checkpoint --max-update --train-overlay --shar --exp-dir --methods
 #   --test-sets
 #   CTC: --ctc-loss --lm-scales --num-paths --search-beam --output-beam --max-active-states
 set -euo pipefail
@@ -50,6 +50,7 @@ encoder_preset=xlsr_300m # the architecture (with --xlsr-checkpoint: the checkpo
 xlsr_checkpoint=""       # fairseq/HF XLS-R checkpoint to fine-tune (xlsr2_300m.pt...)
 max_update=""            # default: conf/train_asr_<head>.yaml (26000, the paper's BABEL value)
 train_overlay=""         # YAML layered over conf/train_asr_<head>.yaml (utils/conf/xlsr_2b.yaml for 2B)
+shar=false               # true: stage 3 packs the training cuts into lhotse Shar shards, stage 4 reads them
 exp_dir=""               # default exp/<lang>/<head>
 test_sets="test"         # "dev test" for both
 ctc_loss=k2              # k2 | torch

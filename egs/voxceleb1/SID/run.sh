@@ -24,7 +24,7 @@
 # Stage markers, logs and stale exp dirs work as in egs/numbers/ASR (see its README).
 #
 # Options (defaults below): --stage --stop-stage --corpus-dir --iden-split --trials
-#   --num-jobs --encoder-preset --xlsr-checkpoint --max-update --train-overlay --exp-dir
+#   --num-jobs --encoder-preset --xlsr-checkpoint --max-update --train-overlay --shar --exp-dir
 #   --test-sets --views --methods
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -40,6 +40,7 @@ encoder_preset=xlsr_300m # the architecture (with --xlsr-checkpoint: the checkpo
 xlsr_checkpoint=""       # fairseq/HF XLS-R checkpoint to fine-tune (xlsr2_300m.pt...)
 max_update=""            # default: conf/train_sid.yaml
 train_overlay=""         # YAML layered over conf/train_sid.yaml (utils/conf/xlsr_2b.yaml for 2B)
+shar=false               # true: stage 3 packs the training cuts into lhotse Shar shards, stage 4 reads them
 exp_dir=""               # default exp/sid
 test_sets=""             # default "test", and "veri" when the trials exist; "dev test veri"...
 views=""                 # crops per utterance (default: conf/decode_sid.yaml)

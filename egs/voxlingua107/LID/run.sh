@@ -20,7 +20,7 @@
 # with `rm data/manifests/.done`.
 #
 # Options (defaults below): --stage --stop-stage --corpus-dir --dev-dir --langs --dev-per-lang
-#   --num-jobs --encoder-preset --xlsr-checkpoint --max-update --train-overlay --exp-dir
+#   --num-jobs --encoder-preset --xlsr-checkpoint --max-update --train-overlay --shar --exp-dir
 #   --test-sets --views --methods
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -37,6 +37,7 @@ encoder_preset=xlsr_300m # the architecture (with --xlsr-checkpoint: the checkpo
 xlsr_checkpoint=""       # fairseq/HF XLS-R checkpoint to fine-tune (xlsr2_300m.pt...)
 max_update=""            # default: conf/train_lid.yaml
 train_overlay=""         # YAML layered over conf/train_lid.yaml (utils/conf/xlsr_2b.yaml for 2B)
+shar=false               # true: stage 3 packs the training cuts into lhotse Shar shards, stage 4 reads them
 exp_dir=""               # default exp/lid
 test_sets="test"         # "dev test" for both
 views=""                 # crops per utterance (default: conf/decode_lid.yaml, 10 as the paper)
