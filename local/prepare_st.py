@@ -21,9 +21,9 @@ dir is written. ``--cased`` keeps case, hyphens and punctuation (Unicode NFC and
 whitespace only), so that BLEU is computed on the corpus' own spelling; the default is the
 toolkit's lower-cased, punctuation-free normalisation.
 
-Language tags: :data:`xlsr.data.translation.MBART50_CODES` holds the numbers corpus'
-languages; the CoVoST 2 targets it lacks get theirs from :data:`EXTRA_TAGS` while the target
-tokenizer is trained (the tags are then stored in ``target_tokenizer.json``).
+Language tags: ``xlsr.data.translation.language_tag`` (mBART-50 codes, and
+``CORPUS_TAGS`` for the CoVoST 2 targets beyond them); they are stored in
+``target_tokenizer.json``.
 
 With ``--sources`` instead of ``--direction``: the lang dir of every language's train
 transcripts (``tokenizer/`` characters, ``text_norm.json``) for the CTC pretraining of the
@@ -34,7 +34,6 @@ import argparse
 import logging
 from collections import defaultdict
 from pathlib import Path
-from unittest import mock
 
 from lhotse import CutSet, load_manifest
 
@@ -42,33 +41,12 @@ from xlsr.data.text_norm import TextNormalizer, TextNormConfig
 from xlsr.data.tokenizer import TokenizerConfig, train_tokenizer
 from xlsr.data.translation import (
     DIRECTIONS,
-    MBART50_CODES,
     TargetTokenizerConfig,
     st_pairs,
     target_texts,
     train_target_tokenizer,
 )
 
-#: CoVoST 2 language codes (its README) -> target tag, for the languages that
-#: MBART50_CODES lacks: mBART-50 codes (transformers' FAIRSEQ_LANGUAGE_CODES), except Catalan
-#: and Welsh, which mBART-50 does not have (``<lang>_XX``, mBART's pattern for a language
-#: without region; a real mBART-50 decoder has no embedding for them).
-EXTRA_TAGS = {
-    "ar": "ar_AR",
-    "ca": "ca_XX",
-    "cy": "cy_XX",
-    "et": "et_EE",
-    "fa": "fa_IR",
-    "id": "id_ID",
-    "ja": "ja_XX",
-    "lv": "lv_LV",
-    "mn": "mn_MN",
-    "sl": "sl_SI",
-    "sv-SE": "sv_SE",
-    "ta": "ta_IN",
-    "tr": "tr_TR",
-    "zh-CN": "zh_CN",
-}
 CASED = TextNormConfig(lowercase=False, hyphen_to_space=False, remove_punctuation=False)
 
 
@@ -100,11 +78,7 @@ def main() -> None:
     else:
         train = write_pairs(manifests, a.direction)
     cfg = TargetTokenizerConfig(model_type=a.model_type, vocab_size=a.vocab_size)
-    extra = {k: v for k, v in EXTRA_TAGS.items() if k not in MBART50_CODES}
-    with mock.patch.dict(MBART50_CODES, extra):
-        target = train_target_tokenizer(
-            target_texts(train), lang / "target_tokenizer", cfg, normalize
-        )
+    target = train_target_tokenizer(target_texts(train), lang / "target_tokenizer", cfg, normalize)
     logging.info("target tokenizer: %d ids, tags %s", target.vocab_size, target.languages)
     train_sources(train, lang, normalize, once_per_recording=a.from_pairs)
 

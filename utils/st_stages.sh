@@ -48,7 +48,7 @@ st_vocab_size() {
 }
 
 st_check_options() {
-  check_train_overlay
+  check_train_options
   check_int train_jobs
   local w
   if ! [[ $target_vocab_size =~ ^[0-9]+$ ]]; then

@@ -143,4 +143,3 @@ task_decode() {
     mark_done "$marker" "$fp"
   done
 }
-check_train_overlay() { check_train_options; }  # TODO(lead): remove once st_stages.sh uses check_train_options

@@ -10,6 +10,7 @@ from xlsr.data.numbers import NumbersConfig, plan_utterances
 from xlsr.data.text_norm import TextNormalizer, TextNormConfig
 from xlsr.data.tokenizer import TokenizerConfig, train_tokenizer
 from xlsr.data.translation import (
+    CORPUS_TAGS,
     EOS_ID,
     MBART50_CODES,
     PAD_ID,
@@ -113,6 +114,23 @@ def test_unknown_language_names_it_and_the_known_ones(tok):
         tok.encode("uno", "it")
     with pytest.raises(ValueError, match="'xx'"):
         language_tag("xx")
+
+
+def test_corpus_tags_and_regional_codes(tok):
+    # Invariant: CoVoST's Common Voice codes get their tags (mBART-50's where it has the
+    # language); a regional code falls back to its language's tag in a vocabulary that
+    # names languages without region (an mBART-50 one: zh_CN read as zh), never otherwise.
+    assert (language_tag("zh-CN"), language_tag("sv-SE"), language_tag("ca")) == (
+        "zh_CN",
+        "sv_SE",
+        "ca_XX",
+    )
+    assert tok.tag_id("de-AT") == tok.tag_id("de")
+    with pytest.raises(ValueError, match="'it-CH'"):
+        tok.tag_id("it-CH")
+    mod = pytest.importorskip("transformers.models.mbart50.tokenization_mbart50")
+    for code in CORPUS_TAGS.values():
+        assert code in mod.FAIRSEQ_LANGUAGE_CODES or code in ("ca_XX", "cy_XX")
 
 
 def test_code_table_matches_transformers_mbart50():

@@ -69,6 +69,26 @@ MBART50_CODES: Dict[str, str] = {
     "pt": "pt_XX",
     "ru": "ru_RU",
 }
+#: Target tags of the CoVoST 2 languages beyond MBART50_CODES (Common Voice codes, so
+#: ``sv-SE``, ``zh-CN``): mBART-50 codes where mBART-50 has the language, and ``<lang>_XX``
+#: (its pattern for a language without region) for Catalan and Welsh, which it lacks (a
+#: real mBART-50 decoder has no embedding for those two).
+CORPUS_TAGS: Dict[str, str] = {
+    "ar": "ar_AR",
+    "ca": "ca_XX",
+    "cy": "cy_XX",
+    "et": "et_EE",
+    "fa": "fa_IR",
+    "id": "id_ID",
+    "ja": "ja_XX",
+    "lv": "lv_LV",
+    "mn": "mn_MN",
+    "sl": "sl_SI",
+    "sv-SE": "sv_SE",
+    "ta": "ta_IN",
+    "tr": "tr_TR",
+    "zh-CN": "zh_CN",
+}
 SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")
 BOS_ID, PAD_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
 DIR_NAME = "target_tokenizer"  # in a lang dir
@@ -85,10 +105,13 @@ class TargetTokenizerConfig:
 
 
 def language_tag(lang: str) -> str:
-    """The mBART-50 code of ``lang`` (``"de" -> "de_DE"``)."""
-    if lang not in MBART50_CODES:
-        raise ValueError(f"no mBART-50 language code for {lang!r}; known: {sorted(MBART50_CODES)}")
-    return MBART50_CODES[lang]
+    """The target tag of ``lang``: its mBART-50 code (``"de" -> "de_DE"``), or its
+    :data:`CORPUS_TAGS` one (``"zh-CN" -> "zh_CN"``, ``"ca" -> "ca_XX"``)."""
+    code = MBART50_CODES.get(lang) or CORPUS_TAGS.get(lang)
+    if code is None:
+        known = sorted({**MBART50_CODES, **CORPUS_TAGS})
+        raise ValueError(f"no target language tag for {lang!r}; known: {known}")
+    return code
 
 
 class TaggedVocabulary:
@@ -105,7 +128,12 @@ class TaggedVocabulary:
         return sorted(self._tag_ids)
 
     def tag_id(self, lang: str) -> int:
-        """Id of the target-language tag of ``lang``."""
+        """Id of the target-language tag of ``lang``; a regional code (Common Voice's
+        ``zh-CN``, ``sv-SE``) takes its language's tag in a vocabulary that names languages
+        without region (an mBART-50 vocabulary reads ``zh_CN`` as ``zh``)."""
+        base = lang.split("-")[0]
+        if lang not in self._tag_ids and base != lang and base in self._tag_ids:
+            return self._tag_ids[base]
         if lang not in self._tag_ids:
             raise ValueError(
                 f"target language {lang!r} has no tag in {self.directory}; known: {self.languages}"
