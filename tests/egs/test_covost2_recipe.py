@@ -38,7 +38,7 @@ def _tiny_conf(work):
     (work / "conf").unlink()
     shutil.copytree(src, work / "conf")
     train = yaml.safe_load((work / "conf/train_st.yaml").read_text())
-    train["train"]["update_freq"] = 1
+    train["train"].update(update_freq=1, global_batch_duration=0.0)  # not 8 batches of it
     st = dict(decoder_embed_dim=128, decoder_layers=2, decoder_attention_heads=4)
     train["st"].update(st, decoder_ffn_embed_dim=256, adaptor_layers=2)
     (work / "conf/train_st.yaml").write_text(yaml.safe_dump(train))
