@@ -12,8 +12,8 @@ alternating with text; see ``xlsr.data.babel``). Writes
 ``babel_<lang>_{recordings,supervisions,cuts}_{train,dev,test}.jsonl.gz``, one item at a time:
 
 - recordings: the whole audio files as they are (8 kHz; the data loader resamples to 16 kHz
-  with ``xlsr.data.audio.resample_waveform``), read by libsndfile (``LHOTSE_AUDIO_BACKEND=
-  LibsndfileBackend`` unless set: lhotse's default sends ``.sph`` to the sph2pipe binary);
+  with ``xlsr.data.audio.resample_waveform``), read by libsndfile (``xlsr.data.audio.read_sphere_with_libsndfile``: lhotse's
+  default would send ``.sph`` to the sph2pipe program);
 - supervisions: one per segment between two time marks, ``text`` = its words without BABEL's
   annotations (``xlsr.data.babel.strip_annotations``) through the toolkit's text normaliser,
   ``speaker`` = ``<code>_<id>_A`` (inLine) or ``_B`` (outLine), ``language`` = ``--lang``;
@@ -32,17 +32,14 @@ than ``--lang``, a transcript is malformed, or a ``.sph`` file is shorten-compre
 
 import argparse
 import logging
-import os
 import sys
 from collections import Counter
 from pathlib import Path
 from typing import List, NamedTuple, Tuple
 
-os.environ.setdefault("LHOTSE_AUDIO_BACKEND", "LibsndfileBackend")
+from lhotse import CutSet, RecordingSet, SupervisionSegment, SupervisionSet
 
-from lhotse import CutSet, RecordingSet, SupervisionSegment, SupervisionSet  # noqa: E402
-
-from xlsr.data.babel import (  # noqa: E402
+from xlsr.data.babel import (
     BABEL_LANGUAGES,
     Segment,
     has_annotation,
@@ -53,8 +50,8 @@ from xlsr.data.babel import (  # noqa: E402
     sphere_header,
     strip_annotations,
 )
-from xlsr.data.recordings import scan_recordings  # noqa: E402
-from xlsr.data.text_norm import TextNormalizer  # noqa: E402
+from xlsr.data.recordings import scan_recordings
+from xlsr.data.text_norm import TextNormalizer
 
 
 class Item(NamedTuple):

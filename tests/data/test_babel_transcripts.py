@@ -114,3 +114,39 @@ def test_sphere_mu_law_reads_with_soundfile_and_lhotse(tmp_path):
     assert is_shorten(sphere_header(path))
     (tmp_path / "x.txt").write_text("not sphere")
     assert sphere_header(tmp_path / "x.txt") == {}
+
+
+SPHERE_SCRIPT = """
+import sys
+import soundfile as sf
+from xlsr.testing.corpus import tone
+path = sys.argv[1]
+sf.write(path, tone(1.0, 8000, 440.0), 8000, format="NIST", subtype="ULAW")
+from lhotse import Recording
+import xlsr.data.audio  # the toolkit's data modules: .sph through libsndfile
+rec = Recording.from_file(path)
+print(rec.sampling_rate, rec.to_cut().load_audio().shape)
+"""
+
+
+def test_the_toolkit_reads_sphere_without_sph2pipe_or_an_environment_variable(tmp_path):
+    # Invariant: once xlsr.data.audio is imported (the data loader, stage-1 scans, decoding),
+    # lhotse reads .sph through libsndfile when sph2pipe is not installed: hand-run tools
+    # on BABEL manifests need no LHOTSE_AUDIO_BACKEND.
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("sph2pipe"):
+        pytest.skip("sph2pipe is installed: lhotse uses it")
+    env = {k: v for k, v in os.environ.items() if k != "LHOTSE_AUDIO_BACKEND"}
+    out = subprocess.run(
+        [sys.executable, "-c", SPHERE_SCRIPT, str(tmp_path / "a.sph")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["8000", "(1,", "8000)"]

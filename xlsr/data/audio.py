@@ -26,6 +26,31 @@ from torch import Tensor
 _RESAMPLERS: Dict[Tuple[int, int], Resample] = {}
 
 
+def read_sphere_with_libsndfile() -> bool:
+    """Lets libsndfile read NIST SPHERE (``.sph``: PCM, mu-law, a-law) where lhotse would
+    hand it to the ``sph2pipe`` program and that is not installed (these lanes): lhotse's
+    default backends without its sph2pipe one. Does nothing when ``sph2pipe`` is on PATH or
+    ``LHOTSE_AUDIO_BACKEND`` chooses a backend. Shorten-compressed SPHERE still needs
+    sph2pipe (libsndfile cannot read it). Called when this module is imported (the data
+    loader, the stage-1 header scans); returns whether it changed the backend."""
+    import os
+    import shutil
+
+    from lhotse.audio import backend as lb
+
+    if shutil.which("sph2pipe") or os.environ.get("LHOTSE_AUDIO_BACKEND"):
+        return False
+    default = lb.get_default_audio_backend()
+    if not isinstance(default, lb.CompositeAudioBackend):
+        return False
+    kept = [b for b in default.backends if not isinstance(b, lb.Sph2pipeSubprocessBackend)]
+    lb.set_current_audio_backend(lb.CompositeAudioBackend(kept))
+    return True
+
+
+read_sphere_with_libsndfile()
+
+
 def resample_waveform(waveform: Tensor, source_rate: int, target_rate: int) -> Tensor:
     """Band-limited sinc resampling (lhotse's torch port of torchaudio's ``Resample``).
 

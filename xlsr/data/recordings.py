@@ -18,6 +18,8 @@ from typing import Any, Iterator, Mapping, Sequence, Tuple, Union
 
 from lhotse import CutSet, Recording, RecordingSet, SupervisionSegment, SupervisionSet
 
+import xlsr.data.audio  # noqa: F401  (libsndfile reads .sph where sph2pipe is missing)
+
 
 def _recording(item: Tuple[str, str]) -> Recording:
     recording_id, path = item

@@ -21,8 +21,8 @@
 #
 # Stage markers, logs and stale exp dirs work as in egs/numbers/ASR (see its README); stages
 # 2-5 are the shared utils/asr_stages.sh. Stage 1's marker records the options and the md5 of
-# the transcripts (not the audio). Audio is read by libsndfile: this script exports
-# LHOTSE_AUDIO_BACKEND=LibsndfileBackend (lhotse would send .sph files to the sph2pipe binary).
+# the transcripts (not the audio). Audio is read by libsndfile: the toolkit's data modules let it read .sph
+# where lhotse would need the sph2pipe program (xlsr.data.audio.read_sphere_with_libsndfile).
 #
 # Options (defaults below): --stage --stop-stage --corpus-dir --lang --pack-dir --dev-fraction
 #   --num-jobs --vocab-size --model-type --per-language --lm-orders --modified-ctc --head
@@ -70,7 +70,6 @@ ngram_lm_scales=""
 . ./path.sh
 . utils/lib.sh
 . utils/parse_options.sh
-export LHOTSE_AUDIO_BACKEND=${LHOTSE_AUDIO_BACKEND:-LibsndfileBackend}
 
 # ----------------------------------------------------------------- options, checked up front
 check_stages 5 "$@"
