@@ -43,33 +43,16 @@ come from the release's TSVs when they name the clip, else the speaker is the cl
 """
 
 import argparse
-import csv
 import logging
-import sys
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
-from xlsr.data.recordings import write_whole_recordings
+from xlsr.data.recordings import read_header_tsv, write_whole_recordings
 from xlsr.data.text_norm import TextNormalizer
 from xlsr.utils.io import atomic_write_text
 
 SPLITS = ("train", "dev", "test")
 NEEDED = ("client_id", "path", "sentence")
-
-
-def read_tsv(path: Path) -> List[Dict[str, str]]:
-    """The rows of a Common Voice TSV as dicts keyed by the header's column names.
-
-    Raises:
-        ValueError: naming the file, when it lacks a column of ``NEEDED``.
-    """
-    csv.field_size_limit(sys.maxsize)
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-        missing = [c for c in NEEDED if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{path}: no column {', '.join(missing)} in its header line")
-        return list(reader)
 
 
 def write_split(
@@ -107,7 +90,7 @@ def prepare_commonvoice(
 ) -> None:
     """Writes the train / dev / test manifests and the LM text (see the module docstring)."""
     lang_dir = corpus_dir / lang
-    split_rows = {split: read_tsv(lang_dir / f"{split}.tsv") for split in SPLITS}
+    split_rows = {split: read_header_tsv(lang_dir / f"{split}.tsv", NEEDED) for split in SPLITS}
     out_dir.mkdir(parents=True, exist_ok=True)
     prefix = f"commonvoice_{lang}"
     for split, rows in split_rows.items():
@@ -116,7 +99,7 @@ def prepare_commonvoice(
     used = {normalize(r["sentence"] or "") for rows in split_rows.values() for r in rows}
     extra, seen = [], set(used)
     validated = lang_dir / "validated.tsv"
-    for row in read_tsv(validated) if validated.exists() else []:
+    for row in read_header_tsv(validated, NEEDED) if validated.exists() else []:
         text = normalize(row["sentence"] or "")
         if text and text not in seen:
             seen.add(text)
@@ -173,7 +156,7 @@ def clip_speakers(lang_dir: Path) -> Dict[str, Tuple[str, str]]:
     speakers = {}
     for name in ("validated", "train", "dev", "test", "other", "invalidated"):
         if (lang_dir / f"{name}.tsv").exists():
-            for row in read_tsv(lang_dir / f"{name}.tsv"):
+            for row in read_header_tsv(lang_dir / f"{name}.tsv", NEEDED):
                 speakers[Path(row["path"]).stem] = (row["client_id"], row.get("gender") or "")
     return speakers
 

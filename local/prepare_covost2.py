@@ -30,16 +30,14 @@ missing are left out and counted in the log.
 """
 
 import argparse
-import csv
 import logging
-import sys
 from collections import Counter
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 
 from lhotse import CutSet
 
-from xlsr.data.recordings import write_whole_recordings
+from xlsr.data.recordings import read_header_tsv, write_whole_recordings
 from xlsr.data.text_norm import TextNormalizer
 from xlsr.data.translation import st_pairs
 
@@ -89,23 +87,6 @@ SPLITS = {"train": ("train", "train_covost"), "dev": ("dev",), "test": ("test",)
 Item = Tuple[str, str, Dict]  # (clip id, mp3 path, supervision fields)
 
 
-def read_tsv(path: Path, needed: Sequence[str], escaped: bool) -> List[Dict[str, str]]:
-    """Rows of a TSV with a header line, as dicts; ``escaped``: backslash escapes (the
-    CoVoST TSVs are written with pandas' ``escapechar='\\\\'``; Common Voice's are plain).
-
-    Raises:
-        ValueError: naming the file, when it lacks a column of ``needed``.
-    """
-    csv.field_size_limit(sys.maxsize)
-    extra = {"escapechar": "\\"} if escaped else {}
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE, **extra)
-        missing = [c for c in needed if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{path}: no column {', '.join(missing)} in its header line")
-        return list(reader)
-
-
 def split_of(value: str) -> str:
     """Our split of a CoVoST ``split`` value ("" for none of them)."""
     return next((ours for ours, theirs in SPLITS.items() if value in theirs), "")
@@ -123,7 +104,7 @@ class Collector:
 
     def add(self, tsv: Path, src: str, tgt: str, validated: Dict[str, Dict[str, str]]) -> None:
         """The rows of one CoVoST TSV (``<src>_<tgt>``) joined with Common Voice's."""
-        for row in read_tsv(tsv, ("path", "translation", "split"), escaped=True):
+        for row in read_header_tsv(tsv, ("path", "translation", "split"), escaped=True):
             split = split_of(row["split"])
             cv = validated.get(row["path"])
             translation = (row["translation"] or "").strip()
@@ -155,7 +136,7 @@ class Collector:
 def validated_rows(corpus_dir: Path, lang: str) -> Dict[str, Dict[str, str]]:
     """clip file name -> {sentence, client_id} of ``<corpus_dir>/<lang>/validated.tsv``."""
     path = corpus_dir / lang / "validated.tsv"
-    rows = read_tsv(path, ("path", "sentence", "client_id"), escaped=False)
+    rows = read_header_tsv(path, ("path", "sentence", "client_id"))
     return {r["path"]: {"sentence": r["sentence"], "client_id": r["client_id"]} for r in rows}
 
 

@@ -32,34 +32,18 @@ training transcripts itself; no dev or test sentence may reach the LM).
 """
 
 import argparse
-import csv
 import logging
 import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Set
 
-from xlsr.data.recordings import write_whole_recordings
+from xlsr.data.recordings import read_header_tsv, write_whole_recordings
 from xlsr.data.text_norm import TextNormalizer
 from xlsr.utils.io import atomic_write_text
 
 SPLITS = ("train", "dev", "test")
 NEEDED = ("id", "normalized_text", "speaker_id", "gender")
 FIX = "re-run `python -m voxpopuli.get_asr_data --root {root} --lang {lang}` to cut them"
-
-
-def read_tsv(path: Path) -> List[Dict[str, str]]:
-    """The rows of an ``asr_<split>.tsv`` as dicts keyed by the header's column names.
-
-    Raises:
-        ValueError: naming the file, when it lacks a column of ``NEEDED``.
-    """
-    csv.field_size_limit(sys.maxsize)
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-        missing = [c for c in NEEDED if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{path}: no column {', '.join(missing)} in its header line")
-        return list(reader)
 
 
 def segment_path(lang_dir: Path, seg_id: str) -> Path:
@@ -136,7 +120,7 @@ def prepare_voxpopuli(
 ) -> None:
     """Writes the train / dev / test manifests and the LM text (see the module docstring)."""
     lang_dir = corpus_dir / "transcribed_data" / lang
-    split_rows = {split: read_tsv(lang_dir / f"asr_{split}.tsv") for split in SPLITS}
+    split_rows = {split: read_header_tsv(lang_dir / f"asr_{split}.tsv", NEEDED) for split in SPLITS}
     # every split is checked (missing audio) before anything is written
     items = {s: split_items(rows, lang_dir, s, lang, max_missing) for s, rows in split_rows.items()}
     for split in SPLITS:

@@ -43,3 +43,20 @@ def test_whole_recordings_are_written_with_one_supervision_each(tmp_path):
     assert all(s.start == 0 and s.duration == c.duration for s, c in zip(sups, out))
     for kind in ("recordings", "supervisions"):
         assert len(load_manifest(tmp_path / "out" / f"x_{kind}_train.jsonl.gz")) == 2
+
+
+def test_read_header_tsv_by_column_name_verbatim_and_escaped(tmp_path):
+    # Invariant: rows keyed by the header (extra columns harmless), fields verbatim (a leading
+    # double quote is no CSV quoting), backslash escapes only when asked; a missing needed
+    # column names the file.
+    from xlsr.data.recordings import read_header_tsv
+
+    path = tmp_path / "train.tsv"
+    path.write_text('path\tsentence\tnew\na.mp3\t"Hi" he said\tx\nb.mp3\tsay \\"no\\"\ty\n')
+    rows = read_header_tsv(path, ("path", "sentence"))
+    assert [r["sentence"] for r in rows] == ['"Hi" he said', 'say \\"no\\"'] and rows[0][
+        "new"
+    ] == "x"
+    assert read_header_tsv(path, ("path",), escaped=True)[1]["sentence"] == 'say "no"'
+    with pytest.raises(ValueError, match=r"train.tsv: no column client_id"):
+        read_header_tsv(path, ("path", "client_id"))

@@ -4,6 +4,7 @@ corpus as users have it on disk (VoxLingua107, VoxCeleb1, Common Voice ...).
     for rec in scan_recordings([(recording_id, path), ...], num_jobs=4, desc="train"):
         writer.write(rec)          # lhotse Recording, in the order of the items
     write_whole_recordings([(recording_id, path, {"speaker": ...}), ...], out_dir, "vox", "train")
+    rows = read_header_tsv("train.tsv", ("path", "sentence"))   # corpus TSVs by column name
 
 Only each file's header is read (``lhotse.Recording.from_file``); ``num_jobs`` processes
 share the work in chunks, and the results come back in the items' order, so manifests
@@ -12,13 +13,36 @@ written from them are the same whatever ``num_jobs`` is.
 
 from __future__ import annotations
 
+import csv
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Mapping, Sequence, Tuple, Union
 
 from lhotse import CutSet, Recording, RecordingSet, SupervisionSegment, SupervisionSet
 
 import xlsr.data.audio  # noqa: F401  (libsndfile reads .sph where sph2pipe is missing)
+
+
+def read_header_tsv(
+    path: Union[str, Path], needed: Sequence[str], escaped: bool = False
+) -> List[Dict[str, str]]:
+    """The rows of a corpus TSV with a header line (Common Voice, VoxPopuli, CoVoST 2) as
+    dicts keyed by its column names, so releases that add columns read the same. Fields are
+    taken verbatim (no CSV quoting: a sentence may start with ``"``); ``escaped``: backslash
+    escapes (CoVoST's TSVs, written with pandas' ``escapechar``).
+
+    Raises:
+        ValueError: naming the file, when it lacks a column of ``needed``.
+    """
+    csv.field_size_limit(sys.maxsize)
+    extra = {"escapechar": "\\"} if escaped else {}
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE, **extra)
+        missing = [c for c in needed if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path}: no column {', '.join(missing)} in its header line")
+        return list(reader)
 
 
 def _recording(item: Tuple[str, str]) -> Recording:
