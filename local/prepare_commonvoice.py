@@ -47,7 +47,7 @@ import logging
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
-from xlsr.data.recordings import read_header_tsv, write_whole_recordings
+from xlsr.data.recordings import read_header_tsv, write_lm_sentences, write_whole_recordings
 from xlsr.data.text_norm import TextNormalizer
 from xlsr.utils.io import atomic_write_text
 
@@ -97,15 +97,11 @@ def prepare_commonvoice(
         write_split(rows, lang_dir / "clips", out_dir, prefix, split, lang, num_jobs)
     normalize = TextNormalizer()
     used = {normalize(r["sentence"] or "") for rows in split_rows.values() for r in rows}
-    extra, seen = [], set(used)
     validated = lang_dir / "validated.tsv"
-    for row in read_header_tsv(validated, NEEDED) if validated.exists() else []:
-        text = normalize(row["sentence"] or "")
-        if text and text not in seen:
-            seen.add(text)
-            extra.append(text)
-    atomic_write_text(lm_text_dir / f"{lang}.txt", "".join(t + "\n" for t in extra))
-    logging.info("%s: %d validated sentences in no split", lm_text_dir / f"{lang}.txt", len(extra))
+    rows = read_header_tsv(validated, NEEDED) if validated.exists() else []
+    sentences = (normalize(row["sentence"] or "") for row in rows)
+    kept, _ = write_lm_sentences(lm_text_dir / f"{lang}.txt", sentences, used)
+    logging.info("%s: %d validated sentences in no split", lm_text_dir / f"{lang}.txt", kept)
 
 
 # --------------------------------------------------------------------- --unit phone

@@ -33,8 +33,7 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Set, Tuple
 
-from xlsr.data.recordings import write_whole_recordings
-from xlsr.utils.io import atomic_output
+from xlsr.data.recordings import write_lm_sentences, write_whole_recordings
 
 SPLITS = ("train", "dev", "test")
 SUBSETS = ("10h", "1h", "9h", "full")
@@ -194,14 +193,7 @@ def prepare_mls(
 
 def write_lm_text(path: Path, sentences: List[str], used: List[Dict[str, str]]) -> None:
     """``sentences`` deduplicated and without any text of ``used``, one a line."""
-    seen = {t for texts in used for t in texts.values()}
-    n = 0
-    with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as f:
-        for text in sentences:
-            if text and text not in seen:
-                seen.add(text)
-                f.write(text + "\n")
-                n += 1
+    n, _ = write_lm_sentences(path, sentences, (t for texts in used for t in texts.values()))
     logging.info(
         "%s: %d training sentences outside the subset (%d duplicates or in a split dropped)",
         path,

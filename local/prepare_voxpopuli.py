@@ -37,9 +37,8 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Set
 
-from xlsr.data.recordings import read_header_tsv, write_whole_recordings
+from xlsr.data.recordings import read_header_tsv, write_lm_sentences, write_whole_recordings
 from xlsr.data.text_norm import TextNormalizer
-from xlsr.utils.io import atomic_write_text
 
 SPLITS = ("train", "dev", "test")
 NEEDED = ("id", "normalized_text", "speaker_id", "gender")
@@ -95,17 +94,11 @@ def split_items(
 
 def write_lm_text(lm_text: Path, out: Path, exclude: Set[str]) -> None:
     """The normalised, deduplicated lines of ``lm_text`` not in ``exclude``, to ``out``."""
-    normalize, seen, kept, lines = TextNormalizer(), set(exclude), [], 0
+    normalize = TextNormalizer()
     with open(lm_text, encoding="utf-8") as f:
-        for line in f:
-            lines += 1
-            text = normalize(line)
-            if text and text not in seen:
-                seen.add(text)
-                kept.append(text + "\n")
-    atomic_write_text(out, "".join(kept))
+        kept, lines = write_lm_sentences(out, (normalize(line) for line in f), exclude)
     logging.info(
-        "%s: %d of the %d lines of %s (split sentences removed)", out, len(kept), lines, lm_text
+        "%s: %d of the %d lines of %s (split sentences removed)", out, kept, lines, lm_text
     )
 
 

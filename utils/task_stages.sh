@@ -2,6 +2,9 @@
 # The training and decoding stages' work, shared by every task's stages (utils/asr_stages.sh,
 # utils/cls_stages.sh): `. utils/task_stages.sh`.
 #
+#   task_data COMMAND...                 stage 1's work of a corpus recipe: the manifests
+#                                        made by one command, skipped when $manifests_marker
+#                                        records fp_manifests
 #   task_lang FP COMMAND...              stage 2's work for a lang dir made by one command:
 #                                        skipped when $lang_dir/.lang.done records FP
 #   check_test_sets                      every --test-sets set has its manifest
@@ -34,6 +37,19 @@
 # $exp_dir, written before it starts), $exp_dir is moved aside to
 # $exp_dir.stale-<YYYYmmdd-HHMMSS> and training starts afresh; an interrupted training of
 # the same inputs, or a larger --max-update, resumes from the newest checkpoint.
+
+task_data() {
+  local fp slog
+  fp=$(fp_manifests)
+  if stage_is_done "$manifests_marker" "$fp"; then
+    log "$(dirname "$manifests_marker") is up to date ($manifests_marker), skipping"
+    return 0
+  fi
+  rm -f "$manifests_marker"
+  slog=$(stage_log 1)
+  "$@" 2>&1 | tee -a "$slog"
+  mark_done "$manifests_marker" "$fp"
+}
 
 task_lang() {
   local fp=$1 slog
@@ -89,7 +105,8 @@ check_train_options() {
 }
 
 shar_dir() { echo "${train_cuts%.jsonl.gz}_shar"; }
-fp_shar() { stage_fingerprint shard_size=1000 -- "$train_cuts"; }
+shar_shard_size=1000  # cuts per shard (--shard-size of xlsr.bin.pack_shar)
+fp_shar() { stage_fingerprint shard_size="$shar_shard_size" -- "$train_cuts"; }
 task_pack_shar() {
   [ "${shar:-false}" = true ] || return 0
   local dir fp slog
@@ -103,7 +120,8 @@ task_pack_shar() {
   rm -rf "$dir" "$dir.done"
   slog=$(stage_log 3)
   log "packing $train_cuts and its audio into Shar shards in $dir"
-  $PYTHON -m xlsr.bin.pack_shar "$train_cuts" "$dir" --num-jobs "${num_jobs:-1}" 2>&1 | tee -a "$slog"
+  $PYTHON -m xlsr.bin.pack_shar "$train_cuts" "$dir" --shard-size "$shar_shard_size" \
+    --num-jobs "${num_jobs:-1}" 2>&1 | tee -a "$slog"
   mark_done "$dir.done" "$fp"
 }
 # check_test_sets: every --test-sets set has its manifest (call it first in stage 5).

@@ -5,6 +5,7 @@ corpus as users have it on disk (VoxLingua107, VoxCeleb1, Common Voice ...).
         writer.write(rec)          # lhotse Recording, in the order of the items
     write_whole_recordings([(recording_id, path, {"speaker": ...}), ...], out_dir, "vox", "train")
     rows = read_header_tsv("train.tsv", ("path", "sentence"))   # corpus TSVs by column name
+    write_lm_sentences("lm_text/fr.txt", sentences, exclude=split_texts)  # extra LM text
 
 Only each file's header is read (``lhotse.Recording.from_file``); ``num_jobs`` processes
 share the work in chunks, and the results come back in the items' order, so manifests
@@ -17,11 +18,12 @@ import csv
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Mapping, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Sequence, Tuple, Union
 
 from lhotse import CutSet, Recording, RecordingSet, SupervisionSegment, SupervisionSet
 
 import xlsr.data.audio  # noqa: F401  (libsndfile reads .sph where sph2pipe is missing)
+from xlsr.utils.io import atomic_output
 
 
 def read_header_tsv(
@@ -43,6 +45,28 @@ def read_header_tsv(
         if missing:
             raise ValueError(f"{path}: no column {', '.join(missing)} in its header line")
         return list(reader)
+
+
+def write_lm_sentences(
+    path: Union[str, Path], sentences: Iterable[str], exclude: Iterable[str]
+) -> Tuple[int, int]:
+    """A corpus' extra LM text: ``sentences`` (normalised already) in their order, without
+    empty ones, repeats and any of ``exclude`` (the split transcripts: no dev or test
+    sentence may reach the LM), one a line, written atomically.
+
+    Returns:
+        (kept, read): the sentences written and those read.
+    """
+    seen = set(exclude)
+    kept = read = 0
+    with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        for text in sentences:
+            read += 1
+            if text and text not in seen:
+                seen.add(text)
+                f.write(text + "\n")
+                kept += 1
+    return kept, read
 
 
 def _recording(item: Tuple[str, str]) -> Recording:

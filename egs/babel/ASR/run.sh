@@ -139,17 +139,9 @@ if run_stage 0 "check the corpus: BABEL pack $lang"; then
 fi
 
 if run_stage 1 "lhotse manifests of BABEL $lang"; then
-  if stage_is_done "$manifests_marker" "$(fp_manifests)"; then
-    log "data/$lang/manifests is up to date ($manifests_marker), skipping"
-  else
-    [ -n "$pack_dir" ] || die "no BABEL pack of language $lang in --corpus-dir $corpus_dir: run stage 0 (it explains the layout)"
-    rm -f "$manifests_marker"
-    slog=$(stage_log 1)
-    $PYTHON local/prepare_babel.py --pack-dir "$pack_dir" --lang "$lang" \
-      --output-dir "data/$lang/manifests" --dev-fraction "$dev_fraction" --num-jobs "$num_jobs" \
-      2>&1 | tee -a "$slog"
-    mark_done "$manifests_marker" "$(fp_manifests)"
-  fi
+  [ -n "$pack_dir" ] || die "no BABEL pack of language $lang in --corpus-dir $corpus_dir: run stage 0 (it explains the layout)"
+  task_data $PYTHON local/prepare_babel.py --pack-dir "$pack_dir" --lang "$lang" \
+    --output-dir "data/$lang/manifests" --dev-fraction "$dev_fraction" --num-jobs "$num_jobs"
 fi
 
 asr_run_stages        # stages 2-5

@@ -173,22 +173,14 @@ if run_stage 0 "check the corpus: $corpus_dir/$lang"; then
 fi
 
 if run_stage 1 "lhotse manifests and LM text of $run_name"; then
-  if stage_is_done "$manifests_marker" "$(fp_manifests)"; then
-    log "data/$run_name/manifests is up to date ($manifests_marker), skipping"
+  if [ "$unit" = phone ]; then
+    unit_args=(--unit phone --phone-dir "$phones" --phone-hours "$phone_hours"
+               --phones-table "data/$run_name/phones.txt")
   else
-    rm -f "$manifests_marker"
-    slog=$(stage_log 1)
-    if [ "$unit" = phone ]; then
-      unit_args=(--unit phone --phone-dir "$phones" --phone-hours "$phone_hours"
-                 --phones-table "data/$run_name/phones.txt")
-    else
-      unit_args=(--lm-text-dir "$lm_text_dir")
-    fi
-    $PYTHON local/prepare_commonvoice.py --corpus-dir "$corpus_dir" --lang "$lang" \
-      --output-dir "data/$run_name/manifests" "${unit_args[@]}" --num-jobs "$num_jobs" \
-      2>&1 | tee -a "$slog"
-    mark_done "$manifests_marker" "$(fp_manifests)"
+    unit_args=(--lm-text-dir "$lm_text_dir")
   fi
+  task_data $PYTHON local/prepare_commonvoice.py --corpus-dir "$corpus_dir" --lang "$lang" \
+    --output-dir "data/$run_name/manifests" "${unit_args[@]}" --num-jobs "$num_jobs"
 fi
 
 asr_run_stages        # stages 2-5

@@ -144,17 +144,9 @@ if run_stage 0 "check the corpus: $src"; then
 fi
 
 if run_stage 1 "lhotse manifests and LM text of $lang ($audio_format, train subset $train_subset)"; then
-  if stage_is_done "$manifests_marker" "$(fp_manifests)"; then
-    log "data/$lang/manifests is up to date ($manifests_marker), skipping"
-  else
-    rm -f "$manifests_marker"
-    slog=$(stage_log 1)
-    $PYTHON local/prepare_mls.py --corpus-dir "$corpus_dir" --lang "$lang" \
-      --audio-format "$audio_format" --train-subset "$train_subset" \
-      --output-dir "data/$lang/manifests" --lm-text-dir "$lm_text_dir" --num-jobs "$num_jobs" \
-      2>&1 | tee -a "$slog"
-    mark_done "$manifests_marker" "$(fp_manifests)"
-  fi
+  task_data $PYTHON local/prepare_mls.py --corpus-dir "$corpus_dir" --lang "$lang" \
+    --audio-format "$audio_format" --train-subset "$train_subset" \
+    --output-dir "data/$lang/manifests" --lm-text-dir "$lm_text_dir" --num-jobs "$num_jobs"
 fi
 
 asr_run_stages        # stages 2-5

@@ -117,18 +117,10 @@ if run_stage 0 "check the corpus: $corpus_dir, $iden_split, $trials"; then
 fi
 
 if run_stage 1 "lhotse manifests and cuts"; then
-  if stage_is_done "$manifests_marker" "$(fp_manifests)"; then
-    log "data/manifests is up to date ($manifests_marker), skipping"
-  else
-    rm -f "$manifests_marker"
-    slog=$(stage_log 1)
-    trials_opt=()
-    ! $use_trials || trials_opt=(--trials "$trials")
-    $PYTHON local/prepare_voxceleb1.py --corpus-dir "$corpus_dir" --iden-split "$iden_split" \
-      ${trials_opt[@]+"${trials_opt[@]}"} --output-dir data/manifests --num-jobs "$num_jobs" \
-      2>&1 | tee -a "$slog"
-    mark_done "$manifests_marker" "$(fp_manifests)"
-  fi
+  trials_opt=()
+  ! $use_trials || trials_opt=(--trials "$trials")
+  task_data $PYTHON local/prepare_voxceleb1.py --corpus-dir "$corpus_dir" --iden-split "$iden_split" \
+    ${trials_opt[@]+"${trials_opt[@]}"} --output-dir data/manifests --num-jobs "$num_jobs"
 fi
 
 cls_run_stages        # stages 2-5

@@ -99,16 +99,9 @@ if run_stage 0 "check the corpus: $corpus_dir (train), $dev_dir (test)"; then
 fi
 
 if run_stage 1 "lhotse manifests and cuts"; then
-  if stage_is_done "$manifests_marker" "$(fp_manifests)"; then
-    log "data/manifests is up to date ($manifests_marker), skipping"
-  else
-    rm -f "$manifests_marker"
-    slog=$(stage_log 1)
-    $PYTHON local/prepare_voxlingua107.py --corpus-dir "$corpus_dir" --dev-dir "$dev_dir" \
-      --output-dir data/manifests --langs "$langs" --dev-per-lang "$dev_per_lang" \
-      --num-jobs "$num_jobs" 2>&1 | tee -a "$slog"
-    mark_done "$manifests_marker" "$(fp_manifests)"
-  fi
+  task_data $PYTHON local/prepare_voxlingua107.py --corpus-dir "$corpus_dir" --dev-dir "$dev_dir" \
+    --output-dir data/manifests --langs "$langs" --dev-per-lang "$dev_per_lang" \
+    --num-jobs "$num_jobs"
 fi
 
 cls_run_stages        # stages 2-5

@@ -133,16 +133,9 @@ if run_stage 0 "check the corpus: $seg_dir"; then
 fi
 
 if run_stage 1 "lhotse manifests${lm_text:+ and LM text} of $lang"; then
-  if stage_is_done "$manifests_marker" "$(fp_manifests)"; then
-    log "data/$lang/manifests is up to date ($manifests_marker), skipping"
-  else
-    rm -f "$manifests_marker"
-    slog=$(stage_log 1)
-    $PYTHON local/prepare_voxpopuli.py --corpus-dir "$corpus_dir" --lang "$lang" \
-      --output-dir "data/$lang/manifests" ${lm_text:+--lm-text "$lm_text" --lm-text-dir "$lm_text_dir"} \
-      --num-jobs "$num_jobs" --max-missing "$max_missing" 2>&1 | tee -a "$slog"
-    mark_done "$manifests_marker" "$(fp_manifests)"
-  fi
+  task_data $PYTHON local/prepare_voxpopuli.py --corpus-dir "$corpus_dir" --lang "$lang" \
+    --output-dir "data/$lang/manifests" ${lm_text:+--lm-text "$lm_text" --lm-text-dir "$lm_text_dir"} \
+    --num-jobs "$num_jobs" --max-missing "$max_missing"
 fi
 
 asr_run_stages        # stages 2-5
