@@ -17,11 +17,14 @@ its share of the batches (as with a manifest), so N processes read the audio N t
 
 from __future__ import annotations
 
+import argparse
 import logging
 from pathlib import Path
 from typing import Union
 
 from lhotse import CutSet, load_manifest_lazy
+
+from xlsr.utils.argtypes import existing_file
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +37,19 @@ FIRST_SHARD = "cuts.000000.jsonl.gz"
 def is_shar_dir(path: Pathlike) -> bool:
     """Whether ``path`` is a directory of Shar shards."""
     return (Path(path) / FIRST_SHARD).is_file()
+
+
+def cuts_source(text: str) -> str:
+    """An argparse ``type``: a cuts manifest file, or a directory of Shar shards."""
+    path = Path(text)
+    if not path.is_dir():
+        return existing_file(text)
+    if not is_shar_dir(path):
+        raise argparse.ArgumentTypeError(
+            f"{text}: a directory without Shar shards (no {FIRST_SHARD}); pass a cuts "
+            "manifest or a directory packed by python -m xlsr.bin.pack_shar"
+        )
+    return text
 
 
 def open_cuts(path: Pathlike, seed: int = 42) -> CutSet:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, List, Mapping, Optional, Tuple
 
 from xlsr.data.dataset import DataConfig, filter_cuts, make_dataloader
+from xlsr.data.shar import cuts_source
 from xlsr.models import PRESETS, XLSREncoder, load_encoder, preset
 from xlsr.models.config import EncoderConfig
 from xlsr.tasks.base import Task, task_names, task_of_run
@@ -27,7 +28,7 @@ from xlsr.train.trainer import (
     setup_distributed,
 )
 from xlsr.utils import config as C
-from xlsr.utils.argtypes import cuts_source, existing_dir, existing_file
+from xlsr.utils.argtypes import existing_dir, existing_file
 from xlsr.utils.logging import setup_logging
 
 logger = logging.getLogger(__name__)

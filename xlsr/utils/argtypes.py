@@ -60,20 +60,6 @@ def existing_file(text: str) -> str:
     return text
 
 
-def cuts_source(text: str) -> str:
-    """An argparse ``type``: a cuts manifest file, or a directory of Shar shards
-    (``xlsr.data.shar``)."""
-    path = Path(text)
-    if path.is_dir():
-        if not (path / "cuts.000000.jsonl.gz").is_file():
-            raise argparse.ArgumentTypeError(
-                f"{text}: a directory without Shar shards (no cuts.000000.jsonl.gz); pass a "
-                "cuts manifest or a directory packed by python -m xlsr.bin.pack_shar"
-            )
-        return text
-    return existing_file(text)
-
-
 def existing_dir(text: str) -> str:
     """An argparse ``type``: a path to an existing directory."""
     if not Path(text).is_dir():
