@@ -40,10 +40,15 @@ class MaskedGroupNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: Tensor, lengths: Optional[Tensor]) -> Tensor:
-        """x (Tensor): (B, T, C); lengths (Tensor or None): (B,) valid frames."""
+        """x (Tensor): (B, T, C); lengths (Tensor or None): (B,) valid frames (None: no
+        padding). While tracing (ONNX export) the masked form always runs: no branch on
+        the data."""
         dtype = x.dtype
         x = x.float()
-        if lengths is None or bool((lengths == x.shape[1]).all()):
+        unpadded = lengths is None or (
+            not torch.jit.is_tracing() and bool((lengths == x.shape[1]).all())
+        )
+        if unpadded:
             var, mean = torch.var_mean(x, dim=1, unbiased=False, keepdim=True)
         else:
             valid = (~padding_mask(lengths, x.shape[1]))[:, :, None].to(x.dtype)  # (B, T, 1)
@@ -95,10 +100,12 @@ class ConvBlock(nn.Module):
         y = flat @ w2 if b is None else torch.addmm(b, flat, w2)
         return y.view(batch, frames, -1)
 
-    def forward(self, x: Tensor, lengths: Tensor) -> Tuple[Tensor, Tensor]:
-        """x (Tensor): (B, S, C_in); lengths: (B,). Returns (B, T, C_out) and (B,)."""
+    def forward(self, x: Tensor, lengths: Optional[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
+        """x (Tensor): (B, S, C_in); lengths: (B,) or None (no padding). Returns (B, T, C_out)
+        and (B,) (None for None)."""
         x = self._conv(x)
-        lengths = conv_output_lengths(lengths, [(0, self.kernel, self.stride)])
+        if lengths is not None:
+            lengths = conv_output_lengths(lengths, [(0, self.kernel, self.stride)])
         if isinstance(self.norm, MaskedGroupNorm):
             x = self.norm(x, lengths)
         elif self.norm is not None:
@@ -125,8 +132,11 @@ class FeatureExtractor(nn.Module):
             in_ch = ch
         self.conv_layers = nn.ModuleList(blocks)
 
-    def forward(self, waveforms: Tensor, lengths: Tensor) -> Tuple[Tensor, Tensor]:
-        """waveforms (Tensor): (B, S); lengths: (B,). Returns features (B, T, C) and (B,)."""
+    def forward(
+        self, waveforms: Tensor, lengths: Optional[Tensor]
+    ) -> Tuple[Tensor, Optional[Tensor]]:
+        """waveforms (Tensor): (B, S); lengths: (B,) or None (no padding). Returns features
+        (B, T, C) and (B,) (None for None)."""
         x = waveforms.unsqueeze(-1)
         for block in self.conv_layers:
             x, lengths = block(x, lengths)

@@ -20,14 +20,17 @@ from xlsr.models.components import (
 from xlsr.models.config import EncoderConfig
 
 
-def normalize_waveforms(waveforms: Tensor, lengths: Tensor, eps: float) -> Tensor:
+def normalize_waveforms(waveforms: Tensor, lengths: Optional[Tensor], eps: float) -> Tensor:
     """Zero mean, unit variance per utterance over its real samples; padding becomes 0.
 
     Args:
         waveforms (Tensor): (batch, samples).
-        lengths (Tensor): (batch,) real samples per utterance.
+        lengths (Tensor or None): (batch,) real samples per utterance; None: no padding.
     """
     x = waveforms.float()
+    if lengths is None:
+        var, mean = torch.var_mean(x, dim=1, unbiased=False, keepdim=True)
+        return ((x - mean) * torch.rsqrt(var + eps)).to(waveforms.dtype)
     valid = (~padding_mask(lengths, x.shape[1])).to(x.dtype)
     count = lengths.to(x.dtype)[:, None]
     mean = (x * valid).sum(1, keepdim=True) / count
@@ -224,6 +227,28 @@ class XLSREncoder(nn.Module):
             (batch,) valid frames. Frames past the valid count are padding.
         """
         x, pad, frames = self._transformer_input(waveforms, lengths, mask)
+        return self.encoder(x, pad), frames
+
+    def traced_forward(
+        self, waveforms: Tensor, lengths: Optional[Tensor] = None
+    ) -> Tuple[Tensor, Optional[Tensor]]:
+        """The eval forward as one traceable graph, for ONNX export (:mod:`xlsr.models.onnx`):
+        no input checks, no masking and no Python branch on the data (the padding mask is
+        always applied where ``lengths`` is given). Same outputs as :meth:`forward` in eval
+        mode.
+
+        Args:
+            waveforms (Tensor): (batch, samples) float, 16 kHz.
+            lengths (Tensor or None): (batch,) real samples; None: every sample is real.
+
+        Returns:
+            (hidden (batch, frames, embed_dim), frames (batch,) or None for None).
+        """
+        if self.cfg.normalize_waveform:
+            waveforms = normalize_waveforms(waveforms, lengths, self.cfg.normalize_eps)
+        feats, frames = self.feature_extractor(waveforms, lengths)
+        x = self.feature_projection(feats)
+        pad = None if frames is None else padding_mask(frames, x.shape[1])
         return self.encoder(x, pad), frames
 
     def hidden_states(
