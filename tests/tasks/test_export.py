@@ -127,7 +127,7 @@ def test_audio_files_decode_with_the_export_alone(tmp_path, exp, cuts):
 @pytest.mark.parametrize(
     "case, words",
     [
-        ("out_not_an_export", ["--out", "not an exported model dir"]),
+        ("out_not_an_export", ["--out", "not an earlier export"]),
         ("no_lang_dir", ["is not found from here", "--lang-dir"]),
         ("other_tokens", ["tokens, the model in", "checkpoint-2.pt"]),
         ("no_averaged", ["averaged.pt", "no such file"]),

@@ -168,12 +168,21 @@ def hlg_to_openfst_text(HLG) -> str:
 
 
 def write_hlg_fst(HLG, path: Pathlike) -> None:
-    """Writes HLG as an OpenFst binary (``HLG.fst``) with kaldifst."""
+    """Writes HLG (or any graph with token labels and word/token aux_labels, e.g. H) as an
+    OpenFst binary (``HLG.fst``) with kaldifst."""
     import kaldifst
 
     fst = kaldifst.compile(hlg_to_openfst_text(HLG), acceptor=False)
     fst.write(str(path))
-    logger.info("%s: OpenFst HLG written", path)
+    logger.info("%s: OpenFst graph written", path)
+
+
+def write_h_fst(max_token_id: int, path: Pathlike, modified: bool = False) -> None:
+    """Writes the CTC topology H over tokens 0..``max_token_id`` as an OpenFst binary
+    (``H.fst``: input labels token id + 1, output labels token ids), the graph of CTC
+    decoding without words (sherpa-onnx's CTC-FST decoder takes it as it takes HLG.fst)."""
+    k2 = require_k2("H.fst")
+    write_hlg_fst(k2.ctc_topo(max_token_id, modified=modified), path)
 
 
 def build_graphs(

@@ -86,14 +86,15 @@ def check_lang(task, run: Dict[str, Any], lang: Path, source: str) -> None:
     task.check_lang(lang, head_config(task, run, source)[0], run, source)
 
 
-def _prepare_out(out: Path) -> None:
-    """``out`` empty or new, or an earlier export (replaced); anything else is refused."""
+def prepare_out_dir(out: Path, marker: str = EXPORT_INFO) -> None:
+    """``out`` empty or new, or an earlier export (it has ``marker``: replaced); anything else
+    is refused."""
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out}: a file, not a directory")
     if out.is_dir() and any(out.iterdir()):
-        if not (out / EXPORT_INFO).is_file():
+        if not (out / marker).is_file():
             raise ValueError(
-                f"--out {out}: exists and is not an exported model dir (no {EXPORT_INFO}); "
+                f"--out {out}: exists and is not an earlier export (no {marker}); "
                 "choose a new directory"
             )
         shutil.rmtree(out)
@@ -141,7 +142,7 @@ def export_model(
             "here; give it with --lang-dir"
         )
     check_lang(task, run, lang, str(path))
-    _prepare_out(out)
+    prepare_out_dir(out)
     atomic_torch_save(state["model"], out / EXPORT_WEIGHTS)
     save_yaml(run, out / EXPORT_CONFIG)
     copied = _copy_lang(lang, out / EXPORT_LANG)
