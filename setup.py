@@ -30,6 +30,7 @@ setup(
         "scoring": ["kaldialign", "sacrebleu"],
         "graph": ["kaldilm", "kaldifst", "kaldi-decoder", "kaldingram"],
         "train": ["tensorboard", "six"],
+        "deploy": ["onnx", "onnxruntime", "sherpa-onnx>=2.0.1", "kaldifst", "kaldi-decoder"],
         "test": ["pytest", "ruff"],
     },
     entry_points={
