@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The generic ASR stages 2-5, shared by every ASR recipe: `. utils/asr_stages.sh` at the end
-# of a recipe's run.sh, after its own data stages (0-1).
+# The generic ASR stages 2-6, shared by every ASR recipe: `. utils/asr_stages.sh` at the end
+# of a recipe's run.sh, after its own data stages (0-1). Stage 6 runs only when the recipe
+# allows it (`check_stages 6`) and it is asked for (--stage 6 --stop-stage 6).
 #
 #   stage 2: tokenizer, lexicon, L, n-gram LMs, G  -> data/lang_char/ (--model-type char) or
 #                                                     data/lang_bpe_<vocab_size>/
@@ -9,6 +10,13 @@
 #                                                   -> exp/<head>/
 #   stage 5: python -m xlsr.bin.decode --task asr_<head> --config conf/decode_asr_<head>.yaml
 #            on every --test-sets set, scored       -> exp/<head>/decode/
+#   stage 6: python -m xlsr.bin.export_onnx --int8, then python -m xlsr.bin.decode_onnx
+#            --precisions fp32,int8 on every --test-sets set (sherpa-onnx and onnxruntime)
+#                                                   -> exp/<head>/onnx/, exp/<head>/onnx/decode/
+#            CTC: sherpa-greedy,sherpa-hlg,ort-greedy,ort-hlg (without k2 there is no
+#            HLG.fst: sherpa-greedy,ort-greedy); transducer: ort-greedy_search,
+#            ort-modified_beam_search. Markers exp/<head>/onnx/.done (the export) and
+#            exp/<head>/onnx/decode/.done-<test set>.
 #
 # The recipe defines, before sourcing this file:
 #   its options' defaults (as egs/numbers/ASR/run.sh: vocab_size model_type per_language
@@ -21,7 +29,8 @@
 # Markers, logs and option checks work as described in the recipe's usage block.
 
 # asr_check_options: the ASR options, checked before any stage runs (call it right after the
-# recipe's own option checks); sets lang_dir, exp_dir, methods, graph_files, decode_opts.
+# recipe's own option checks); sets lang_dir, exp_dir, methods, graph_files, decode_opts,
+# onnx_dir.
 asr_check_options() {
   check_train_options
   check_int vocab_size
@@ -49,6 +58,7 @@ asr_check_options() {
     transducer) all_methods=greedy_search,modified_beam_search,fast_beam_search,fast_beam_search_nbest_LG ;;
   esac
   [ -n "$exp_dir" ] || exp_dir=exp/$head
+  onnx_dir=$exp_dir/onnx  # stage 6
   decode_conf=conf/decode_asr_$head.yaml
   [ -n "$methods" ] || methods=$($PYTHON -c 'import sys, yaml; print(",".join(yaml.safe_load(open(sys.argv[1]))["methods"]))' "$decode_conf")
   for m in ${methods//,/ }; do
@@ -113,9 +123,21 @@ fp_decode() {  # fp_decode TEST_SET: options, test cuts, lang dir files, the tra
     "${files[@]}" "$decode_conf" "$exp_dir/.done" "$exp_dir"/*.pt
 }
 
+# stage 6: the export's inputs (the trained model, the lang dir files it copies) and, per test
+# set, the decoding's (the export, the test cuts, the methods)
+fp_onnx() {
+  local files=("$exp_dir/.done" "$exp_dir"/*.pt "$lang_dir"/{tokens.txt,words.txt,text_norm.json})
+  [ "$head" != ctc ] || ! have_k2 || files+=("$lang_dir/HLG.fst")
+  stage_fingerprint head="$head" lang_dir="$lang_dir" checkpoint=last int8=true -- "${files[@]}"
+}
+fp_onnx_decode() {  # fp_onnx_decode TEST_SET
+  stage_fingerprint methods="$onnx_methods" precisions=fp32,int8 -- \
+    "$(cuts_of "$1")" "$onnx_dir/.done"
+}
+
 . utils/task_stages.sh
 
-# asr_run_stages: stages 2-5 (each within --stage/--stop-stage).
+# asr_run_stages: stages 2-6 (each within --stage/--stop-stage).
 asr_run_stages() {
   if run_stage 2 "tokenizer, lexicon, L and n-gram LMs in $lang_dir"; then
     fp=$(fp_lang)
@@ -179,4 +201,52 @@ asr_run_stages() {
     done
     task_decode "asr_$head" "$decode_conf" "${args[@]}"
   fi
+
+  if run_stage 6 "export to ONNX ($onnx_dir), decode with sherpa-onnx and onnxruntime"; then
+    asr_onnx_stage
+  fi
+}
+
+# asr_onnx_stage: stage 6's work. The export (int8 beside fp32) is redone when the model or
+# the lang dir files change; each test set is decoded with both precisions (results in
+# $onnx_dir/decode/<method>/<precision>/, summary in $onnx_dir/decode/summary-<set>.txt).
+asr_onnx_stage() {
+  local fp slog="" t marker note=""
+  check_test_sets
+  require_done "$exp_dir/.done" "$(fp_train)" "$exp_dir has no finished training from the current inputs: run stage 4"
+  if [ "$head" = transducer ]; then
+    onnx_methods=ort-greedy_search,ort-modified_beam_search
+  elif have_k2; then
+    require_done "$lang_dir/.graphs.done" "$(fp_graphs)" "the graphs in $lang_dir (HLG.fst) are unfinished or stale: run stage 3"
+    onnx_methods=sherpa-greedy,sherpa-hlg,ort-greedy,ort-hlg
+  else
+    onnx_methods=sherpa-greedy,ort-greedy
+    note="k2 is not installed: no HLG.fst (stage 3), so greedy decoding only ($onnx_methods)"
+  fi
+  fp=$(fp_onnx)
+  if stage_is_done "$onnx_dir/.done" "$fp"; then
+    log "$onnx_dir is exported from this model ($onnx_dir/.done), skipping the export"
+  else
+    [ ! -f "$onnx_dir/.done" ] || log "$onnx_dir: $(stage_changes "$onnx_dir/.done" "$fp"); exporting again"
+    rm -rf "$onnx_dir"  # stage 6's own output: an interrupted or stale export and its results
+    slog=$(stage_log 6)
+    $PYTHON -m xlsr.bin.export_onnx --model "$exp_dir" --out "$onnx_dir" --lang-dir "$lang_dir" \
+      --int8 2>&1 | tee -a "$slog"
+    mark_done "$onnx_dir/.done" "$fp"
+  fi
+  for t in $test_sets; do
+    marker=$onnx_dir/decode/.done-$t
+    fp=$(fp_onnx_decode "$t")
+    if stage_is_done "$marker" "$fp"; then
+      log "$t already decoded with this export and these methods ($marker), skipping"
+      continue
+    fi
+    rm -f "$marker"
+    [ -n "$slog" ] || slog=$(stage_log 6)
+    [ -z "$note" ] || log "$note" | tee -a "$slog"
+    $PYTHON -m xlsr.bin.decode_onnx --model "$onnx_dir" --cuts "$(cuts_of "$t")" --test-set "$t" \
+      --methods "$onnx_methods" --precisions fp32,int8 --num-threads 1 2>&1 | tee -a "$slog"
+    log "$t: $(sed -n 3p "$onnx_dir/decode/summary-$t.txt")" | tee -a "$slog"
+    mark_done "$marker" "$fp"
+  done
 }

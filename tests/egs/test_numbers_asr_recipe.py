@@ -1,5 +1,6 @@
 """egs/numbers/ASR/run.sh at a tiny size, in a scratch copy of the recipe: stages 0-3, stages
-4-5 with the CTC head and with the transducer head, then what the stage markers guarantee:
+4-5 with the CTC head and with the transducer head, stage 6 (ONNX export, sherpa-onnx and
+onnxruntime decoding), then what the stage markers guarantee:
 changed inputs rerun a stage, identical inputs skip it, an unfinished lang dir is rebuilt and
 never trusted, a failed stage leaves no marker, bad data stops stage 1, logs are per run.
 
@@ -85,6 +86,42 @@ def test_stages_4_and_5_train_decode_and_score(recipe):
     assert "exp/log/stage4-" in (recipe / "exp" / "log" / "stage4.log").resolve().as_posix()
     again = run_recipe(recipe, *args)
     assert "trained from these inputs" in again and again.count("already decoded") == 2
+
+
+ONNX_FILES = ["model.onnx", "model.int8.onnx", "tokens.txt", "HLG.fst", "words.txt", "H.fst"]
+
+
+def check_onnx_results(exp: Path, methods: list) -> None:
+    """Every method and precision of stage 6 wrote a score that recounts and a timing."""
+    from xlsr.scoring.results import recount
+
+    for method in methods:
+        for precision in ("fp32", "int8"):
+            d = exp / "onnx" / "decode" / method / precision
+            score = json.loads((d / "score-test.json").read_text())
+            assert recount(d / "hyps-test.jsonl")["wer"] == pytest.approx(score["wer"]), d
+            assert score["timing"]["num_threads"] == 1 and score["timing"]["rtf"] > 0
+    assert (exp / "onnx" / "decode" / "summary-test.txt").exists()
+
+
+def test_stage_6_onnx_export_and_decode(recipe):
+    # Invariant: stage 6 exports the model of stage 4 (fp32 and int8) and decodes with every
+    # ONNX method of the head; a rerun with the same model skips the export and the decoding.
+    pytest.importorskip("k2", reason="k2: HLG.fst and H.fst need the k2 lane")
+    pytest.importorskip("sherpa_onnx", reason="sherpa-onnx is not installed")
+    args = ["--stage", "6", "--stop-stage", "6", *TINY, *TRAIN, "--test-sets", "test"]
+    out = run_recipe(recipe, *args)
+    exp = recipe / "exp" / "ctc"
+    for name in [*ONNX_FILES, "onnx.json"]:
+        assert (exp / "onnx" / name).stat().st_size > 0, name
+    check_onnx_results(exp, ["sherpa-greedy", "sherpa-hlg", "ort-greedy", "ort-hlg"])
+    assert "test:" in out and "file exp/ctc/checkpoint-3.pt " in (exp / "onnx/.done").read_text()
+    logs = stage_logs(recipe, 6)
+    score = exp / "onnx/decode/sherpa-hlg/int8/score-test.json"
+    before = score.stat().st_mtime_ns
+    again = run_recipe(recipe, *args)
+    assert "exported from this model" in again and "already decoded with this export" in again
+    assert stage_logs(recipe, 6) == logs and score.stat().st_mtime_ns == before
 
 
 def test_transducer_head_stages_4_and_5(recipe):
@@ -228,3 +265,10 @@ def test_k2_free_stages_without_k2(recipe):
     greedy = ["--ctc-loss", "torch", "--methods", "ctc-greedy-search"]
     run_recipe(recipe, "--stage", "4", *TINY, *TRAIN, *greedy)
     assert (recipe / "exp/ctc/decode/ctc-greedy-search/score-test.json").exists()
+    # stage 6 without HLG.fst: the greedy ONNX methods, said in the log
+    pytest.importorskip("sherpa_onnx", reason="sherpa-onnx is not installed")
+    onnx = run_recipe(recipe, "--stage", "6", "--stop-stage", "6", *TINY, *TRAIN, *greedy)
+    assert "greedy decoding only (sherpa-greedy,ort-greedy)" in onnx
+    assert "greedy decoding only" in (recipe / "exp" / "log" / "stage6.log").read_text()
+    check_onnx_results(recipe / "exp" / "ctc", ["sherpa-greedy", "ort-greedy"])
+    assert not (recipe / "exp/ctc/onnx/HLG.fst").exists()

@@ -7,10 +7,12 @@ import pytest
 from xlsr.testing.recipe import copy_recipe, run_recipe
 
 BAD = [
-    (["--stage", "9"], "--stage 9: the last stage is 5"),
+    (["--stage", "9"], "--stage 9: the last stage is 6"),
     (["--stage", "abc"], "--stage must be a non-negative integer, got 'abc'"),
     (["--stop-stage", "1.5"], "--stop-stage must be a non-negative integer"),
-    (["--stop-stage", "6"], "--stop-stage 6: the last stage is 5"),
+    (["--stop-stage", "7"], "--stop-stage 7: the last stage is 6"),
+    # stage 6 (ONNX) is not in the default run (--stop-stage 5): it is asked for explicitly
+    (["--stage", "6"], "--stage 6 is after --stop-stage 5"),
     (["--stage", "3", "--stop-stage", "1"], "--stage 3 is after --stop-stage 1"),
     (["stray"], "unexpected argument(s): stray"),
     (["--stage", "1", "data/x"], "unexpected argument(s): data/x"),

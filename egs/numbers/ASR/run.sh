@@ -10,10 +10,16 @@
 #   stage 4: train the model: --head ctc (k2 CTC loss) or transducer (k2 pruned RNN-T loss)
 #                                                   -> exp/<head>/
 #   stage 5: decode --test-sets with every method of the head, score -> exp/<head>/decode/
+#   stage 6: export to ONNX (fp32 and int8), decode --test-sets with sherpa-onnx and
+#            onnxruntime, score (not in the default run: --stage 6 --stop-stage 6)
+#                                                   -> exp/<head>/onnx/, exp/<head>/onnx/decode/
+#            CTC: sherpa-greedy, sherpa-hlg, ort-greedy, ort-hlg (without k2, no HLG.fst:
+#            sherpa-greedy, ort-greedy); transducer: ort-greedy_search, ort-modified_beam_search
 #
 # Stage markers: each stage writes its marker last, after its work succeeded
 # (data/corpus/.done, data/manifests/.done, <lang dir>/.lang.done, <lang dir>/.graphs.done,
-# exp/<head>/.done, exp/<head>/decode/.done-<test set>). A marker holds the fingerprint of
+# exp/<head>/.done, exp/<head>/decode/.done-<test set>, exp/<head>/onnx/.done,
+# exp/<head>/onnx/decode/.done-<test set>). A marker holds the fingerprint of
 # the stage's inputs: its options and the md5 of the files it read. A stage is skipped only
 # when its marker matches the current inputs; otherwise it reruns, and a stage refuses to
 # start from an earlier stage's output that has no matching marker (an interrupted stage).
@@ -38,7 +44,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 stage=0
-stop_stage=5
+stop_stage=5             # stage 6 (ONNX) runs when asked for: --stage 6 --stop-stage 6
 num_utterances=3000      # corpus size, all languages and splits
 max_number=9999          # cardinals 0..max_number
 numbers_per_utt=1,2      # MIN,MAX numbers spoken per utterance
@@ -79,10 +85,10 @@ ngram_lm_scales=""       # transducer fast_beam_search_nbest_LG: LG weights
 . utils/parse_options.sh
 
 # ----------------------------------------------------------------- options, checked up front
-check_stages 5 "$@"
+check_stages 6 "$@"
 . utils/numbers_data.sh  # the numbers corpus stages 0-1, shared by the numbers recipes
 numbers_check_options
-. utils/asr_stages.sh   # the ASR stages 2-5, shared by ASR recipes
+. utils/asr_stages.sh   # the ASR stages 2-6, shared by ASR recipes
 asr_check_options
 
 # the train and validation manifests of the shared stages (utils/asr_stages.sh)
@@ -93,7 +99,7 @@ mkdir -p exp/log
 # stages 0-1: corpus and manifests (utils/numbers_data.sh)
 numbers_data_stages
 
-# stages 2-5: language side, graphs, training, decoding and scoring (utils/asr_stages.sh)
+# stages 2-6: language side, graphs, training, decoding and scoring, ONNX (utils/asr_stages.sh)
 asr_run_stages
 
 log "Done (stages $stage..$stop_stage)"
