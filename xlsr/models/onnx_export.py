@@ -150,7 +150,10 @@ def write_model(proto, path: Path, external: Optional[bool] = None) -> List[Path
     if proto.ir_version > MAX_IR_VERSION:
         proto.ir_version = MAX_IR_VERSION
     if external is None:
-        external = proto.ByteSize() > MAX_PROTO_BYTES
+        try:
+            external = proto.ByteSize() > MAX_PROTO_BYTES
+        except Exception:  # noqa: BLE001 - protobuf cannot even size a message over 2 GB
+            external = True
     data = path.with_name(path.name + ".data")
     if data.exists():
         data.unlink()
