@@ -22,7 +22,7 @@ search; "speed-up" is its RTF over the client's. Clients:
 | sherpa greedy fp32/int8| sherpa-onnx OfflineRecognizer| sherpa-onnx greedy                   |
 | sherpa hlg fp32/int8   | sherpa-onnx OfflineRecognizer| HLG.fst inside sherpa-onnx (beam 16) |
 
-"same" is the share of utterances whose text equals the PyTorch reference of its kind
+"same" is the share of utterances whose words equal the PyTorch reference of its kind
 (greedy clients: pytorch greedy; HLG clients: pytorch k2-1best). Model sizes come from
 onnx.json and the files themselves.
 """
@@ -171,7 +171,7 @@ def main() -> None:
     for name, (rtf, texts) in results.items():
         ref = "pytorch k2-1best" if "hlg" in name or "1best" in name else "pytorch greedy"
         ref = ref if ref in results else "pytorch greedy"
-        same = np.mean([x == y for x, y in zip(texts, results[ref][1])])
+        same = np.mean([x.split() == y.split() for x, y in zip(texts, results[ref][1])])
         print(f"| {name} | {rtf:.5f} | {ref_rtf / rtf:.2f} | {100 * same:.1f} % ({ref}) |")
     print_sizes(a, onnx)
 
