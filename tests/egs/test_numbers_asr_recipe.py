@@ -147,6 +147,11 @@ def test_transducer_head_stages_4_and_5(recipe):
         score = json.loads((d / "score-test.json").read_text())
         assert recount(d / "hyps-test.jsonl")["wer"] == pytest.approx(score["wer"]), method
     assert "test:" in out and (exp / "decode" / "summary-test.txt").exists()
+    # stage 6: encoder / decoder / joiner.onnx, onnxruntime greedy and modified beam search
+    run_recipe(recipe, "--stage", "6", "--stop-stage", "6", *args[4:])
+    for part in ("encoder", "decoder", "joiner"):
+        assert (exp / "onnx" / f"{part}.int8.onnx").exists(), part
+    check_onnx_results(exp, ["ort-greedy_search", "ort-modified_beam_search"])
     # decoding as CTC refuses a transducer model with a clear message
     cmd = [sys.executable, "-m", "xlsr.bin.decode", "--task", "asr_ctc", "--exp-dir", str(exp)]
     cmd += ["--lang-dir", str(recipe / "data" / "lang_bpe_60")]
