@@ -18,9 +18,11 @@
 #   stage 3: graphs LG.pt, HLG.pt, HLG.fst (k2)    -> the same lang dir
 #   stage 4: train the model (conf/train_asr_<head>.yaml) -> exp/<lang>/<head>/
 #   stage 5: decode --test-sets with every method of the head, score -> exp/<lang>/<head>/decode/
+#   stage 6 (asked for: --stage 6 --stop-stage 6): ONNX export (fp32, int8), decode --test-sets
+#            with sherpa-onnx and onnxruntime   -> exp/<lang>/<head>/onnx/
 #
 # Stage markers, logs and stale exp dirs work as in egs/numbers/ASR (see its README); stages
-# 2-5 are the shared utils/asr_stages.sh. Stage 1's marker records the options and the md5 of
+# 2-6 are the shared utils/asr_stages.sh. Stage 1's marker records the options and the md5 of
 # the transcripts (not the audio). Audio is read by libsndfile: the toolkit's data modules let it read .sph
 # where lhotse would need the sph2pipe program (xlsr.data.audio.read_sphere_with_libsndfile).
 #
@@ -72,7 +74,7 @@ ngram_lm_scales=""
 . utils/parse_options.sh
 
 # ----------------------------------------------------------------- options, checked up front
-check_stages 5 "$@"
+check_stages 6 "$@"
 check_int num_jobs
 [[ $lang =~ ^[0-9]{3}$ ]] \
   || die "--lang must be a BABEL language code of three digits such as 102 (Assamese) or 404 (Georgian), got '$lang'"

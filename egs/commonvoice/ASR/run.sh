@@ -25,9 +25,11 @@
 #   stage 3: graphs LG.pt, HLG.pt, HLG.fst (k2)    -> the same lang dir
 #   stage 4: train the model (conf/train_asr_<head>.yaml) -> exp/<lang>/<head>/
 #   stage 5: decode --test-sets with every method of the head, score -> exp/<lang>/<head>/decode/
+#   stage 6 (asked for: --stage 6 --stop-stage 6): ONNX export (fp32, int8), decode --test-sets
+#            with sherpa-onnx and onnxruntime   -> exp/<lang>/<head>/onnx/
 #
 # Stage markers, logs and stale exp dirs work as in egs/numbers/ASR (see its README); stages
-# 2-5 are the shared utils/asr_stages.sh. Stage 1's marker records the options and the md5
+# 2-6 are the shared utils/asr_stages.sh. Stage 1's marker records the options and the md5
 # of the four TSVs (and with --unit phone of the phone file and lists), not the clips.
 #
 # Options (defaults below): --stage --stop-stage --corpus-dir --lang --num-jobs --vocab-size
@@ -80,7 +82,7 @@ ngram_lm_scales=""
 . utils/parse_options.sh
 
 # ----------------------------------------------------------------- options, checked up front
-check_stages 5 "$@"
+check_stages 6 "$@"
 check_int num_jobs
 [[ $lang =~ ^[A-Za-z]+(-[A-Za-z0-9]+)*$ ]] \
   || die "--lang must be a Common Voice language code such as fr, cy or zh-TW, got '$lang'"

@@ -19,9 +19,11 @@
 #   stage 3: graphs LG.pt, HLG.pt, HLG.fst (k2)    -> the same lang dir
 #   stage 4: train the model (conf/train_asr_<head>.yaml) -> exp/<lang>/<head>/
 #   stage 5: decode --test-sets with every method of the head, score -> exp/<lang>/<head>/decode/
+#   stage 6 (asked for: --stage 6 --stop-stage 6): ONNX export (fp32, int8), decode --test-sets
+#            with sherpa-onnx and onnxruntime   -> exp/<lang>/<head>/onnx/
 #
 # Stage markers, logs and stale exp dirs work as in egs/numbers/ASR (see its README); stages
-# 2-5 are the shared utils/asr_stages.sh. Stage 1's marker records the options and the md5
+# 2-6 are the shared utils/asr_stages.sh. Stage 1's marker records the options and the md5
 # of the transcripts, the limited-supervision lists and metainfo.txt (not the audio).
 #
 # Options (defaults below): --stage --stop-stage --corpus-dir --lang --audio-format
@@ -72,7 +74,7 @@ ngram_lm_scales=""
 . utils/parse_options.sh
 
 # ----------------------------------------------------------------- options, checked up front
-check_stages 5 "$@"
+check_stages 6 "$@"
 check_int num_jobs
 [[ $lang =~ ^[a-z]+$ ]] \
   || die "--lang must be an MLS language as the archive names it (english german dutch french spanish italian portuguese polish), got '$lang'"

@@ -17,9 +17,11 @@
 #   stage 3: graphs LG.pt, HLG.pt, HLG.fst (k2)    -> the same lang dir
 #   stage 4: train the model (conf/train_asr_<head>.yaml) -> exp/<lang>/<head>/
 #   stage 5: decode --test-sets with every method of the head, score -> exp/<lang>/<head>/decode/
+#   stage 6 (asked for: --stage 6 --stop-stage 6): ONNX export (fp32, int8), decode --test-sets
+#            with sherpa-onnx and onnxruntime   -> exp/<lang>/<head>/onnx/
 #
 # Stage markers, logs and stale exp dirs work as in egs/numbers/ASR (see its README); stages
-# 2-5 are the shared utils/asr_stages.sh. Stage 1's marker records the options, the md5 of
+# 2-6 are the shared utils/asr_stages.sh. Stage 1's marker records the options, the md5 of
 # the three TSVs and of --lm-text, and the number of ogg files (not their contents).
 #
 # Options (defaults below): --stage --stop-stage --corpus-dir --lang --lm-text --max-missing
@@ -70,7 +72,7 @@ ngram_lm_scales=""
 . utils/parse_options.sh
 
 # ----------------------------------------------------------------- options, checked up front
-check_stages 5 "$@"
+check_stages 6 "$@"
 check_int num_jobs
 [[ $max_missing =~ ^(0(\.[0-9]*)?|\.[0-9]+|1(\.0*)?)$ ]] \
   || die "--max-missing must be a share of a split between 0 and 1 such as 0.05, got '$max_missing'"
