@@ -106,18 +106,7 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
         help="the lang dir of the model (tokenizer, text normaliser, graphs); default: an "
         "exported --model's lang/",
     )
-    p.add_argument(
-        "--cuts",
-        "--input",
-        dest="cuts",
-        nargs="+",
-        required=True,
-        type=existing_path,
-        help="what to decode: a lhotse cut manifest, a Kaldi data dir (wav.scp, optional "
-        "text and segments) or audio files and directories (any format soundfile reads, "
-        "any sample rate and channels); without references nothing is scored",
-    )
-    p.add_argument("--test-set", default=None, help="name in output files (default: from --cuts)")
+    add_test_set_args(p)
     p.add_argument(
         "--checkpoint", default="last", help="last | averaged (running average) | a file"
     )
@@ -141,6 +130,29 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
         help="with --epoch/--iter and --avg K: the mean of every weight sample the "
         "trainer took between the K-th earlier checkpoint and this one (icefall)",
     )
+    add_scoring_args(p)
+
+
+def add_test_set_args(p: argparse.ArgumentParser) -> None:
+    """``--cuts`` (alias ``--input``) and ``--test-set``: what is decoded (also
+    ``xlsr.bin.decode_onnx``'s)."""
+    p.add_argument(
+        "--cuts",
+        "--input",
+        dest="cuts",
+        nargs="+",
+        required=True,
+        type=existing_path,
+        help="what to decode: a lhotse cut manifest, a Kaldi data dir (wav.scp, optional "
+        "text and segments) or audio files and directories (any format soundfile reads, "
+        "any sample rate and channels); without references nothing is scored",
+    )
+    p.add_argument("--test-set", default=None, help="name in output files (default: from --cuts)")
+
+
+def add_scoring_args(p: argparse.ArgumentParser) -> None:
+    """``--max-duration`` (seconds of audio per batch), ``--cer`` and ``--skipped-utts``
+    (also ``xlsr.bin.decode_onnx``'s)."""
     p.add_argument("--max-duration", type=positive_float, default=100.0)
     p.add_argument("--cer", action="store_true", help="also score characters (CER)")
     p.add_argument(

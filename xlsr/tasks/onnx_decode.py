@@ -265,25 +265,15 @@ class OnnxMethods:
 
 
 def parse_args(argv: Optional[List[str]], description: str) -> argparse.Namespace:
-    from xlsr.scoring.results import SKIPPED_RULES
-    from xlsr.tasks.decoding import existing_path
+    from xlsr.tasks.decoding import add_scoring_args, add_test_set_args
     from xlsr.utils import config as C
-    from xlsr.utils.argtypes import existing_dir, positive_float
+    from xlsr.utils.argtypes import existing_dir
 
     p = argparse.ArgumentParser(description=description)
     p.add_argument(
         "--model", required=True, type=existing_dir, help="an ONNX dir of xlsr.bin.export_onnx"
     )
-    p.add_argument(
-        "--cuts",
-        "--input",
-        dest="cuts",
-        nargs="+",
-        required=True,
-        type=existing_path,
-        help="a lhotse cut manifest, a Kaldi data dir or audio files and directories",
-    )
-    p.add_argument("--test-set", default=None, help="name in output files (default: from --cuts)")
+    add_test_set_args(p)
     p.add_argument("--exp-dir", default=None, help="results in EXP_DIR/decode/ (default: --model)")
     p.add_argument("--methods", default=None, help="comma-separated (default: all but sherpa-h)")
     p.add_argument(
@@ -291,9 +281,7 @@ def parse_args(argv: Optional[List[str]], description: str) -> argparse.Namespac
         default="fp32",
         help="fp32 and/or int8, comma-separated (int8: --int8 export)",
     )
-    p.add_argument("--max-duration", type=positive_float, default=100.0, help="seconds per batch")
-    p.add_argument("--cer", action="store_true", help="also score characters (CER)")
-    p.add_argument("--skipped-utts", choices=SKIPPED_RULES, default="deleted")
+    add_scoring_args(p)
     C.add_dataclass_args(p, OnnxDecodeConfig)
     return p.parse_args(argv)
 
