@@ -220,3 +220,23 @@ def test_export_leaves_the_model_and_kernels_as_they_were(tmp_path):
         assert (ConvBlock.use_unfold, SelfAttention.use_sdpa) == (True, saved[1])
     finally:
         ConvBlock.use_unfold, SelfAttention.use_sdpa = saved
+
+
+def test_a_model_without_normalisation_is_not_sherpa_exact(tmp_path):
+    """A wav2vec 2.0 base style model (no ``normalize_waveform``) gives other outputs once
+    sherpa-onnx has normalised its input: ``sherpa_exact`` says so, and the graph has no
+    normalisation of its own (onnxruntime on raw samples still equals PyTorch)."""
+    from xlsr.models.ctc import CtcConfig, CtcModel
+    from xlsr.testing.checkpoints import random_encoder, tiny_config
+
+    encoder = random_encoder(tiny_config(normalize_waveform=False), seed=1)
+    model = CtcModel(encoder, CtcConfig(VOCAB, loss="torch")).eval()
+    assert not ox.sherpa_exact(model)
+    ox.export_ctc(model, tmp_path, {})
+    assert ox.read_meta(tmp_path / "model.onnx")["normalize_waveform"] == "0"
+    x = make_waveform(1.0, seed=3)[None] * 0.3 + 0.05  # an offset and a scale to undo
+    expected, _ = _torch_ctc(model, x)
+    session = _session(tmp_path / "model.onnx")
+    assert np.abs(session.run(None, {"x": x.numpy()})[0] - expected).max() < TOL
+    prenormalised = session.run(None, {"x": sherpa_normalize(x).numpy()})[0]
+    assert np.abs(prenormalised - expected).max() > 1e-3
