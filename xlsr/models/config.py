@@ -98,6 +98,14 @@ class EncoderConfig:
         return self.conv_layers[-1][0]
 
     @property
+    def samples_per_frame(self) -> int:
+        """The product of the conv strides: samples per output frame (320, 20 ms at 16 kHz)."""
+        stride = 1
+        for _, _, s in self.conv_layers:
+            stride *= int(s)
+        return stride
+
+    @property
     def receptive_field(self) -> int:
         """Samples one output frame sees; an utterance shorter than this has no frame (400)."""
         field_, jump = 1, 1

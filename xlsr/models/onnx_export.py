@@ -299,13 +299,10 @@ def export_transducer(
 
 
 def _common_meta(model: nn.Module) -> Dict[str, object]:
-    stride = 1
-    for _, _, s in model.encoder.cfg.conv_layers:
-        stride *= int(s)
     return {
         "model_author": AUTHOR,
         "sample_rate": 16000,
-        "samples_per_frame": stride,
+        "samples_per_frame": model.encoder.cfg.samples_per_frame,
         "normalize_waveform": int(bool(model.encoder.cfg.normalize_waveform)),
     }
 

@@ -506,10 +506,7 @@ def _summaries(
 
 def frame_shift(model) -> float:
     """Seconds per encoder frame: the product of the conv strides over 16 kHz (0.02 s)."""
-    stride = 1
-    for _, _, s in model.encoder.cfg.conv_layers:
-        stride *= int(s)
-    return stride / DataConfig().sample_rate
+    return model.encoder.cfg.samples_per_frame / DataConfig().sample_rate
 
 
 # ------------------------------------------------------------------------------ entry point
