@@ -45,10 +45,12 @@ MODEL_FILES = {"asr_ctc": ("model",), "asr_transducer": ("encoder", "decoder", "
 def write_tokens(vocabulary: List[str], path: Path) -> None:
     """tokens.txt as sherpa-onnx reads it: ``symbol id`` per line; refuses symbols with
     white space (they would not parse)."""
+    from xlsr.data.tokenizer import write_symbols
+
     bad = [s for s in vocabulary if not s or any(c.isspace() for c in s)]
     if bad:
         raise ValueError(f"{path}: tokens {bad[:5]} are empty or hold white space")
-    path.write_text("".join(f"{s} {i}\n" for i, s in enumerate(vocabulary)), encoding="utf-8")
+    write_symbols(vocabulary, path)
 
 
 def _graphs(loaded, lang: Optional[Path], out: Path) -> List[str]:
