@@ -183,6 +183,15 @@ def test_decode_refuses_an_unknown_precision(transducer_onnx, cuts):
         )
 
 
+@pytest.mark.parametrize(
+    "option", ["--num-threads", "--max-active", "--search-beam", "--beam-size"]
+)
+def test_decode_refuses_a_non_positive_option(transducer_onnx, cuts, option):
+    argv = ["--model", str(transducer_onnx), "--cuts", str(cuts), option, "0"]
+    with pytest.raises(SystemExit, match=f"{option} must be > 0, got 0"):
+        decode_onnx.main(argv)
+
+
 def test_export_refuses_a_model_that_is_not_asr(tmp_path):
     from xlsr.testing.checkpoints import random_encoder, tiny_config, write_hf_classifier_dir
 

@@ -47,6 +47,12 @@ class OnnxDecodeConfig:
     beam_size: int = 4  # ort-modified_beam_search hypotheses per utterance
     max_sym_per_frame: int = 1  # ort-greedy_search tokens per frame at most
 
+    def __post_init__(self) -> None:
+        for name in ("num_threads", "max_active", "search_beam", "beam_size", "max_sym_per_frame"):
+            if not getattr(self, name) > 0:
+                option = "--" + name.replace("_", "-")
+                raise ValueError(f"{option} must be > 0, got {getattr(self, name)}")
+
 
 class OnnxBatch:
     """A batch as the ONNX methods see it: the audio, and the onnxruntime outputs, run once
@@ -81,7 +87,7 @@ class OnnxContext:
     cfg: OnnxDecodeConfig
     clients: Dict[Tuple[str, str], Any] = dataclasses.field(default_factory=dict)
     timing: Dict[str, List[float]] = dataclasses.field(default_factory=dict)
-    hlg: Optional[Tuple[Any, Dict[int, str]]] = None  # (HLG.fst, word table), read once
+    hlg: Optional[Tuple[Any, List[str]]] = None  # (HLG.fst, words by id), read once
 
     def file(self, name: str, precision: str = "fp32") -> Path:
         return self.model_dir / f"{name}{PRECISIONS[precision]}.onnx"
@@ -106,16 +112,15 @@ class OnnxContext:
                 self.clients[key] = oc.OrtTransducer(d, PRECISIONS[precision], threads)
         return self.clients[key]
 
-    def graph(self) -> Tuple[Any, Dict[int, str]]:
-        """(HLG.fst, word id -> word) of the ONNX dir, read once."""
+    def graph(self) -> Tuple[Any, List[str]]:
+        """(HLG.fst, words by id) of the ONNX dir, read once."""
         import kaldifst
 
+        from xlsr.data.tokenizer import read_symbols
+
         if self.hlg is None:
-            words = {}
-            for line in (self.model_dir / "words.txt").read_text(encoding="utf-8").splitlines():
-                word, i = line.split()
-                words[int(i)] = word
-            self.hlg = kaldifst.StdVectorFst.read(str(self.model_dir / "HLG.fst")), words
+            fst = kaldifst.StdVectorFst.read(str(self.model_dir / "HLG.fst"))
+            self.hlg = fst, read_symbols(self.model_dir / "words.txt")
         return self.hlg
 
     def add_time(self, result: str, seconds: float, audio_seconds: float) -> None:
@@ -124,14 +129,15 @@ class OnnxContext:
         spent[1] += audio_seconds
 
 
-def _timed(ctx: OnnxContext, name: str, batch: OnnxBatch, fn: Callable[[str], List[str]]):
-    """{<name>/<precision>: texts} of ``fn(precision)`` for each precision, timed."""
+def _timed(ctx: OnnxContext, name: str, batch: OnnxBatch, decode: Callable):
+    """{<name>/<precision>: texts} for each precision, with the time each result took:
+    ``decode(precision)`` returns (texts, seconds), the seconds counting any onnxruntime run
+    that results share (:meth:`OnnxBatch.ort`)."""
     out = {}
     for precision in ctx.precisions:
-        start = time.perf_counter()
-        texts = fn(precision)
+        texts, seconds = decode(precision)
         result = f"{name}/{precision}"
-        ctx.add_time(result, time.perf_counter() - start, batch.audio_seconds)
+        ctx.add_time(result, seconds, batch.audio_seconds)
         out[result] = texts
     return out
 
@@ -140,9 +146,11 @@ def _sherpa(graph: Optional[str]) -> Callable:
     name = {None: "sherpa-greedy", "HLG.fst": "sherpa-hlg", "H.fst": "sherpa-h"}[graph]
 
     def run(ctx: OnnxContext, batch: OnnxBatch, frames, options) -> Dict[str, List[str]]:
-        def decode(precision: str) -> List[str]:
+        def decode(precision: str) -> Tuple[List[str], float]:
             client = ctx.client("sherpa", precision, graph)
-            return client.decode_batch(batch.waveforms, batch.lengths)
+            start = time.perf_counter()
+            texts = client.decode_batch(batch.waveforms, batch.lengths)
+            return texts, time.perf_counter() - start
 
         return _timed(ctx, name, batch, decode)
 
@@ -171,7 +179,7 @@ def _ort_ctc(hlg: bool) -> Callable:
                     texts.append(" ".join(words[w] for w in found))
             return texts, time.perf_counter() - start
 
-        return _timed_shared(ctx, "ort-hlg" if hlg else "ort-greedy", batch, decode)
+        return _timed(ctx, "ort-hlg" if hlg else "ort-greedy", batch, decode)
 
     return run
 
@@ -192,21 +200,9 @@ def _ort_transducer(beam: bool) -> Callable:
             return [tokens_text(i, ctx.symbols) for i in ids], time.perf_counter() - start
 
         name = "ort-modified_beam_search" if beam else "ort-greedy_search"
-        return _timed_shared(ctx, name, batch, decode)
+        return _timed(ctx, name, batch, decode)
 
     return run
-
-
-def _timed_shared(ctx: OnnxContext, name: str, batch: OnnxBatch, decode: Callable):
-    """Like :func:`_timed` for methods whose ``decode(precision)`` returns (texts, seconds)
-    with the shared onnxruntime run counted in."""
-    out = {}
-    for precision in ctx.precisions:
-        texts, seconds = decode(precision)
-        result = f"{name}/{precision}"
-        ctx.add_time(result, seconds, batch.audio_seconds)
-        out[result] = texts
-    return out
 
 
 def _score(ctx: OnnxContext, out_dir, test_set: str, items, options, **kwargs) -> dict:
